@@ -1,0 +1,86 @@
+"""PyTorch eager mode on CPU or CUDA, in every PyTorch precision mode."""
+
+from __future__ import annotations
+
+import torch
+
+from accelbench.backends.base import Capability
+from accelbench.encode import Batch
+from accelbench.precision import MODES, PrecisionMode, apply_flags, autocast, torch_capability
+from accelbench.specs import CellSpec
+
+
+class TorchInfer:
+    def __init__(self, model: torch.nn.Module, device: str, mode: PrecisionMode) -> None:
+        self.flags = apply_flags(mode)
+        self.model = model.to(device).eval()
+        if mode.weights is not None:
+            self.model = self.model.to(mode.weights)
+        self.device, self.mode = device, mode
+
+    def logits(self, batch: Batch) -> torch.Tensor:
+        with torch.inference_mode(), autocast(self.mode, self.device):
+            return self.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
+
+    def details(self) -> dict:
+        return {"precision_flags": self.flags}
+
+
+class TorchTrain:
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        device: str,
+        mode: PrecisionMode,
+        optimizer: torch.optim.Optimizer,
+        scheduler: torch.optim.lr_scheduler.LRScheduler,
+    ) -> None:
+        self.flags = apply_flags(mode)
+        self.model = model.to(device).train()
+        self.device, self.mode = device, mode
+        self.optimizer, self.scheduler = optimizer, scheduler
+        self.scaler = torch.amp.GradScaler(device, enabled=mode.grad_scaler)
+        self.forward = self.model
+        self.skipped_steps = 0
+
+    def step(self, batch: Batch) -> torch.Tensor:
+        with autocast(self.mode, self.device):
+            loss = self.forward(
+                input_ids=batch.input_ids, attention_mask=batch.attention_mask, labels=batch.labels
+            ).loss
+        self.scaler.scale(loss).backward()
+        if self.scaler.is_enabled():
+            # GradScaler.step already reads found-inf back to the host; reading the scale adds
+            # no sync of its own. A lowered scale means the step was skipped.
+            scale = self.scaler.get_scale()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            self.skipped_steps += int(self.scaler.get_scale() < scale)
+        else:
+            self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return loss.detach()
+
+    def evaluator(self) -> TorchInfer:
+        return TorchInfer(self.model, self.device, self.mode)
+
+    def details(self) -> dict:
+        info: dict = {"precision_flags": self.flags, "skipped_steps": self.skipped_steps}
+        if self.scaler.is_enabled():
+            info["grad_scale_final"] = float(self.scaler.get_scale())
+        return info
+
+
+class EagerBackend:
+    name = "eager"
+
+    def probe(self, workload: str, device: str, precision: str) -> Capability:
+        ok, reason = torch_capability(workload, device, precision)
+        return Capability(ok, reason)
+
+    def prepare_infer(self, model: torch.nn.Module, cell: CellSpec, example: Batch) -> TorchInfer:
+        return TorchInfer(model, cell.device, MODES[cell.precision])
+
+    def prepare_train(self, model, cell, optimizer, scheduler) -> TorchTrain:
+        return TorchTrain(model, cell.device, MODES[cell.precision], optimizer, scheduler)

@@ -1,0 +1,43 @@
+"""`accelbench list`: every runtime x device x precision x workload and whether it runs here."""
+
+from __future__ import annotations
+
+import itertools
+
+from accelbench.backends import RUNTIMES, get_backend
+from accelbench.specs import DEVICES, PRECISIONS, WORKLOADS
+
+
+def capability_rows() -> list[dict]:
+    rows = []
+    for runtime in RUNTIMES:
+        backend = get_backend(runtime)
+        for device, precision, workload in itertools.product(DEVICES, PRECISIONS, WORKLOADS):
+            cap = backend.probe(workload, device, precision)
+            rows.append(
+                {
+                    "runtime": runtime,
+                    "device": device,
+                    "precision": precision,
+                    "workload": workload,
+                    "ok": cap.ok,
+                    "reason": cap.reason,
+                }
+            )
+    return rows
+
+
+def capability_table() -> str:
+    rows = capability_rows()
+    widths = [max(len(r[k]) for r in rows) for k in ("runtime", "device", "precision", "workload")]
+    head = ["runtime", "device", "precision", "workload"]
+    widths = [max(w, len(h)) for w, h in zip(widths, head, strict=True)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)) + "  available"]
+    for r in rows:
+        cols = [r["runtime"], r["device"], r["precision"], r["workload"]]
+        lines.append(
+            "  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True))
+            + "  "
+            + ("yes" if r["ok"] else f"no: {r['reason']}")
+        )
+    return "\n".join(lines)

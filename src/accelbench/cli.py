@@ -1,0 +1,175 @@
+"""accelbench run | list | env | report: parse, call the library, print."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from accelbench.errors import UserError
+from accelbench.specs import COMPILE_MODES, PADDINGS, RunConfig
+
+
+def _csv(text: str) -> tuple[str, ...]:
+    return tuple(x.strip() for x in text.split(",") if x.strip())
+
+
+def _batch_size(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"batch size must be a whole number, got {text!r}"
+        ) from None
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2, no usage dump
+        raise UserError(f"{message} (see `accelbench {self.prog.split()[-1]} --help`)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="accelbench", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = sub.add_parser("run", help="run a benchmark matrix")
+    d = RunConfig()
+    run.add_argument(
+        "--model", default=d.model, help="bundled | bert-base | bert-large | HF id | local dir"
+    )
+    run.add_argument("--dataset", default=d.dataset, help="bundled | conll:DIR | hf:NAME[:CONFIG]")
+    run.add_argument("--workloads", type=_csv, default=d.workloads, help="train,infer")
+    run.add_argument("--runtimes", type=_csv, default=d.runtimes, help="see `accelbench list`")
+    run.add_argument("--devices", type=_csv, default=d.devices, help="cpu,cuda")
+    run.add_argument(
+        "--precisions",
+        type=_csv,
+        default=d.precisions,
+        help="fp32,tf32,bf16,fp16,bf16-weights,fp16-weights,int8",
+    )
+    run.add_argument(
+        "--padding", dest="paddings", type=_csv, default=d.paddings, help=",".join(PADDINGS)
+    )
+    run.add_argument("--batch-size", type=_batch_size, default=d.batch_size)
+    run.add_argument("--seq-len", type=int, default=d.seq_len)
+    run.add_argument("--train-steps", type=int, default=d.train_steps)
+    run.add_argument(
+        "--epochs", type=float, default=None, help="train for N epochs instead of --train-steps"
+    )
+    run.add_argument(
+        "--eval-limit", type=int, default=None, help="infer on the first N test sentences"
+    )
+    run.add_argument("--lr", type=float, default=d.lr)
+    run.add_argument("--seed", type=int, default=d.seed)
+    run.add_argument(
+        "--synthetic", action="store_true", help="fixed-shape random ids: pure speed, no F1"
+    )
+    run.add_argument(
+        "--checkpoint",
+        default=None,
+        help="fine-tuned model dir to infer with (skips the reference fine-tune)",
+    )
+    run.add_argument("--compile-mode", default=d.compile_mode, choices=COMPILE_MODES)
+    run.add_argument(
+        "--f1-tolerance",
+        type=float,
+        default=d.f1_tolerance,
+        help="F1 points below the fp32 reference before a cell is numeric_fail",
+    )
+    run.add_argument("--warmup-iters", type=int, default=d.warmup_iters)
+    run.add_argument("--min-iters", type=int, default=d.min_iters)
+    run.add_argument("--min-time", type=float, default=d.min_time, help="seconds")
+    run.add_argument("--cell-timeout", type=float, default=d.cell_timeout, help="seconds")
+    run.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+    run.add_argument(
+        "--out", type=Path, default=None, help="run directory (default reports/<timestamp>-<host>)"
+    )
+    run.add_argument(
+        "--resume",
+        type=Path,
+        default=None,
+        metavar="RUN_DIR",
+        help="finish an interrupted run: only cells without a record run",
+    )
+
+    sub.add_parser("list", help="every runtime x device x precision and whether it runs here")
+    sub.add_parser("env", help="print this machine's environment fingerprint (JSON)")
+    rep = sub.add_parser("report", help="write report.md and report.html for a run directory")
+    rep.add_argument("run_dir", type=Path)
+    return p
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    keys = set(RunConfig.__dataclass_fields__)
+    values = {k: v for k, v in vars(args).items() if k in keys}
+    if args.epochs is not None:
+        values["train_steps"] = None
+    return RunConfig(**values)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from accelbench.report.frame import summary_table
+    from accelbench.runner import load_run_file, run_matrix
+
+    def echo(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    if args.resume:
+        config, run_id = load_run_file(args.resume)
+        run_dir = args.resume
+    else:
+        config, run_id = config_from_args(args), None
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        run_dir = args.out or Path("reports") / f"{stamp}-{socket.gethostname()}"
+        if (run_dir / "results.jsonl").exists():
+            raise UserError(
+                f"{run_dir} already holds results: use --resume {run_dir} or another --out"
+            )
+    records = run_matrix(config, run_dir, run_id, echo)
+    print(summary_table(records))
+    print(f"\nresults: {run_dir / 'results.jsonl'}   report: accelbench report {run_dir}")
+    return 0
+
+
+def cmd_list(_: argparse.Namespace) -> int:
+    from accelbench.capabilities import capability_table
+
+    print(capability_table())
+    return 0
+
+
+def cmd_env(_: argparse.Namespace) -> int:
+    from accelbench.env import fingerprint
+
+    print(json.dumps(fingerprint(), indent=2))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from accelbench.report.render import write_report
+
+    for path in write_report(args.run_dir):
+        print(path)
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "list": cmd_list, "env": cmd_env, "report": cmd_report}
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return COMMANDS[args.command](args)
+    except UserError as exc:
+        print(f"accelbench: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(
+            "accelbench: interrupted; finished cells are in results.jsonl "
+            "(continue with --resume RUN_DIR)",
+            file=sys.stderr,
+        )
+        return 130

@@ -1,0 +1,121 @@
+"""Environment fingerprint: enough to say whether two records were measured alike."""
+
+from __future__ import annotations
+
+import functools
+import os
+import platform
+import socket
+import subprocess
+from importlib import metadata
+from pathlib import Path
+
+import accelbench
+
+ENV_VARS = (
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "CUDA_VISIBLE_DEVICES",
+    "PYTORCH_CUDA_ALLOC_CONF",
+    "TORCH_COMPILE_DEBUG",
+    "NVIDIA_TF32_OVERRIDE",
+)
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def git_state() -> dict:
+    src = Path(accelbench.__file__).resolve().parent
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=src,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=src,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout
+        return {"git_sha": sha, "git_dirty": bool(dirty.strip())}
+    except (OSError, subprocess.SubprocessError):
+        return {"git_sha": None, "git_dirty": None}
+
+
+def _gpu() -> dict:
+    import torch
+
+    if not torch.cuda.is_available():
+        return {"gpu": None, "gpu_count": 0}
+    props = torch.cuda.get_device_properties(0)
+    info = {
+        "gpu": props.name,
+        "gpu_count": torch.cuda.device_count(),
+        "gpu_memory_gb": round(props.total_memory / 1e9, 1),
+        "gpu_capability": f"{props.major}.{props.minor}",
+        "gpu_sm_count": props.multi_processor_count,
+    }
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        info["driver"] = out.stdout.strip().splitlines()[0] if out.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError, IndexError):
+        info["driver"] = None
+    return info
+
+
+@functools.cache
+def fingerprint() -> dict:
+    import torch
+
+    try:
+        import onnxruntime
+
+        ort_providers = onnxruntime.get_available_providers()
+    except ImportError:
+        ort_providers = []
+    return {
+        "accelbench": accelbench.__version__,
+        **git_state(),
+        "hostname": socket.gethostname(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
+        "transformers": _version("transformers"),
+        "onnxruntime": _version("onnxruntime"),
+        "onnxruntime_providers": ort_providers,
+        "numpy": _version("numpy"),
+        "seqeval": _version("seqeval"),
+        "cpu": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "torch_threads": torch.get_num_threads(),
+        "env": {k: os.environ[k] for k in ENV_VARS if k in os.environ},
+        **_gpu(),
+    }

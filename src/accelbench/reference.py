@@ -1,0 +1,35 @@
+"""The run's fp32 eager reference: word-level logits and F1 that every inference cell is held to.
+
+Written by the reference train cell (or, with --checkpoint, by a reference pass over that
+checkpoint) into RUN_DIR/reference/.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+
+def reference_dir(run_dir: Path) -> Path:
+    return run_dir / "reference"
+
+
+def write_reference(run_dir: Path, word_logits, scores: dict, meaningful: bool) -> None:
+    ref = reference_dir(run_dir)
+    ref.mkdir(parents=True, exist_ok=True)
+    np.savez(ref / "word_logits.npz", *word_logits)
+    (ref / "reference.json").write_text(
+        json.dumps({"f1": scores["f1"], "f1_meaningful": meaningful, "sentences": len(word_logits)})
+    )
+
+
+def read_reference(run_dir: Path) -> tuple[list[np.ndarray], dict] | None:
+    ref = reference_dir(run_dir)
+    if not (ref / "reference.json").is_file():
+        return None
+    meta = json.loads((ref / "reference.json").read_text())
+    with np.load(ref / "word_logits.npz") as npz:
+        logits = [npz[f"arr_{i}"] for i in range(meta["sentences"])]
+    return logits, meta

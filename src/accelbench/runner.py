@@ -1,0 +1,177 @@
+"""Run a matrix: validate, plan the reference, run each cell isolated, store each record."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+from accelbench.cellrun import ROLE_CELL, ROLE_REFERENCE, ROLE_REFERENCE_EVAL
+from accelbench.errors import UserError
+from accelbench.specs import CellSpec, RunConfig, cell_for, expand
+from accelbench.store import SCHEMA_VERSION, ResultStore
+
+RUN_FILE = "run.json"
+
+
+def validate_inputs(config: RunConfig) -> None:
+    """Fail fast, in the parent, on a dataset, model or checkpoint that cannot be loaded."""
+    from accelbench.corpus import load_corpus
+    from accelbench.models import checkpoint_labels, load_tokenizer, resolve_model
+
+    load_tokenizer(resolve_model(config.model))
+    if config.synthetic:
+        return
+    corpus = load_corpus(config.dataset, config.seed)
+    if config.checkpoint:
+        missing = sorted(set(corpus.labels) - set(checkpoint_labels(config.checkpoint)))
+        if missing:
+            raise UserError(
+                f"checkpoint {config.checkpoint} has no labels for "
+                f"{', '.join(missing[:5])} of {corpus.name}: fine-tune on this corpus"
+            )
+
+
+def probe(cell: CellSpec) -> tuple[bool, str]:
+    from accelbench.backends import get_backend
+
+    cap = get_backend(cell.runtime).probe(cell.workload, cell.device, cell.precision)
+    return cap.ok, cap.reason
+
+
+def reference_cell(config: RunConfig) -> CellSpec | None:
+    """fp32 eager on the first requested device that can run it; None if none can."""
+    for device in config.devices:
+        cell = (
+            cell_for(config, "infer", "eager", device, "fp32", config.paddings[0])
+            if config.checkpoint
+            else cell_for(config, "train", "eager", device, "fp32", config.paddings[0])
+        )
+        if probe(cell)[0]:
+            return replace(cell, extra=(("role", "reference-eval"),)) if config.checkpoint else cell
+    return None
+
+
+def make_record(
+    run_id: str, cell: CellSpec, role: str, result: dict, started: float, env: dict | None
+) -> dict:
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": run_id,
+        "cell_id": cell.cell_id,
+        "label": cell.label,
+        "role": role,
+        "status": result.get("status", "error"),
+        "reason": result.get("reason", ""),
+        "spec": cell.to_json(),
+        "metrics": result.get("metrics", {}),
+        "details": result.get("details", {}),
+        "data": result.get("data", {}),
+        "samples": result.get("samples", {}),
+        "traceback": result.get("traceback"),
+        "env": result.get("env") or env,
+        "started_at": datetime.fromtimestamp(started, timezone.utc).isoformat(),
+        "duration_s": time.time() - started,
+    }
+
+
+def write_run_file(run_dir: Path, config: RunConfig, run_id: str) -> None:
+    from accelbench import __version__
+
+    tmp = run_dir / (RUN_FILE + ".tmp")
+    tmp.write_text(
+        json.dumps(
+            {
+                "run_id": run_id,
+                "accelbench": __version__,
+                "created_at": datetime.now(timezone.utc).isoformat(),
+                "argv": sys.argv,
+                "config": config.to_json(),
+            },
+            indent=2,
+        )
+    )
+    os.replace(tmp, run_dir / RUN_FILE)
+
+
+def load_run_file(run_dir: Path) -> tuple[RunConfig, str]:
+    path = run_dir / RUN_FILE
+    if not path.is_file():
+        raise UserError(
+            f"{run_dir} has no {RUN_FILE}: --resume needs a directory written by accelbench run"
+        )
+    data = json.loads(path.read_text())
+    return RunConfig.from_json(data["config"]), data["run_id"]
+
+
+def run_matrix(
+    config: RunConfig,
+    run_dir: Path,
+    resume_id: str | None = None,
+    echo: Callable[[str], None] = print,
+) -> list[dict]:
+    from accelbench.env import fingerprint
+    from accelbench.isolate import run_isolated
+
+    validate_inputs(config)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    run_id = resume_id or uuid.uuid4().hex[:12]
+    if resume_id is None:
+        write_run_file(run_dir, config, run_id)
+    store = ResultStore(run_dir)
+    done = {r["cell_id"]: r for r in store.records()}
+    cells = [(c, ROLE_CELL) for c in expand(config)]
+    ref = None if config.synthetic else reference_cell(config)
+    if ref is not None and config.checkpoint:
+        if "infer" in config.workloads:
+            cells.insert(0, (ref, ROLE_REFERENCE_EVAL))
+    elif ref is not None:
+        in_matrix = any(c.cell_id == ref.cell_id for c, _ in cells)
+        if in_matrix or "infer" in config.workloads:
+            cells = [(ref, ROLE_REFERENCE)] + [(c, r) for c, r in cells if c.cell_id != ref.cell_id]
+    parent_env = fingerprint()
+    records = []
+    for i, (cell, role) in enumerate(cells, start=1):
+        prefix = f"[{i}/{len(cells)}] {cell.label}" + (f" ({role})" if role != ROLE_CELL else "")
+        if cell.cell_id in done:
+            echo(f"{prefix}: already recorded ({done[cell.cell_id]['status']}), skipped")
+            records.append(done[cell.cell_id])
+            continue
+        started = time.time()
+        ok, reason = probe(cell)
+        if not ok:
+            result = {"status": "unsupported", "reason": reason}
+        else:
+            echo(f"{prefix} ...")
+            payload = {
+                "cell": cell.to_json(),
+                "config": config.to_json(),
+                "run_dir": str(run_dir),
+                "role": role,
+            }
+            result = run_isolated(payload, config.cell_timeout)
+        record = make_record(run_id, cell, role, result, started, parent_env)
+        store.append(record)
+        records.append(record)
+        echo(f"{prefix}: {one_line(record)}")
+    return records
+
+
+def one_line(record: dict) -> str:
+    m = record.get("metrics", {})
+    if record["status"] not in ("ok", "numeric_fail"):
+        return f"{record['status']}: {record['reason']}"
+    parts = [record["status"]]
+    if "samples_per_s" in m:
+        parts.append(f"{m['samples_per_s']:.1f} seq/s, {m['tokens_per_s']:.0f} tok/s")
+    if m.get("f1") is not None:
+        parts.append(f"F1 {m['f1'] * 100:.1f}")
+    if record["status"] == "numeric_fail":
+        parts.append(record["reason"])
+    return ", ".join(parts)

@@ -1,0 +1,184 @@
+"""Frozen, validated configuration: the run as asked for, and the cells it expands into."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from dataclasses import asdict, dataclass, field, fields
+
+from accelbench.errors import UserError
+
+WORKLOADS = ("train", "infer")
+DEVICES = ("cpu", "cuda")
+PRECISIONS = ("fp32", "tf32", "bf16", "fp16", "bf16-weights", "fp16-weights", "int8")
+PADDINGS = ("pad-max", "dynamic", "bucket")
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
+
+
+def _check_choice(key: str, values: tuple[str, ...], allowed: tuple[str, ...]) -> None:
+    if not values:
+        raise UserError(f"--{key} is empty: give at least one of {', '.join(allowed)}")
+    for value in values:
+        if value not in allowed:
+            raise UserError(
+                f"unknown {key[:-1] if key.endswith('s') else key} '{value}': "
+                f"choose from {', '.join(allowed)}"
+            )
+
+
+def _check_positive(key: str, value: float | None) -> None:
+    if value is not None and value <= 0:
+        raise UserError(f"--{key} must be positive, got {value}")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything `accelbench run` was asked for. Validated at construction."""
+
+    model: str = "bundled"
+    dataset: str = "bundled"
+    workloads: tuple[str, ...] = ("train", "infer")
+    runtimes: tuple[str, ...] = ("eager",)
+    devices: tuple[str, ...] = ("cpu",)
+    precisions: tuple[str, ...] = ("fp32", "bf16")
+    paddings: tuple[str, ...] = ("dynamic",)
+    batch_size: int = 32
+    seq_len: int = 128
+    train_steps: int | None = 250
+    epochs: float | None = None
+    eval_limit: int | None = None
+    lr: float = 5e-4
+    warmup_ratio: float = 0.1
+    seed: int = 42
+    synthetic: bool = False
+    checkpoint: str | None = None
+    compile_mode: str = "default"
+    f1_tolerance: float = 1.0
+    warmup_iters: int = 3
+    min_iters: int = 10
+    min_time: float = 2.0
+    cell_timeout: float = 1800.0
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        from accelbench.backends import RUNTIMES
+
+        _check_choice("workloads", self.workloads, WORKLOADS)
+        _check_choice("runtimes", self.runtimes, tuple(RUNTIMES))
+        _check_choice("devices", self.devices, DEVICES)
+        _check_choice("precisions", self.precisions, PRECISIONS)
+        _check_choice("paddings", self.paddings, PADDINGS)
+        _check_choice("compile-mode", (self.compile_mode,), COMPILE_MODES)
+        for key in (
+            "batch_size",
+            "seq_len",
+            "train_steps",
+            "epochs",
+            "eval_limit",
+            "lr",
+            "min_iters",
+            "min_time",
+            "cell_timeout",
+            "threads",
+        ):
+            _check_positive(key.replace("_", "-"), getattr(self, key))
+        if self.seq_len < 8 or self.seq_len > 512:
+            raise UserError(f"--seq-len must be between 8 and 512, got {self.seq_len}")
+        if self.train_steps is None and self.epochs is None:
+            raise UserError("give --train-steps or --epochs")
+        if self.f1_tolerance < 0:
+            raise UserError(f"--f1-tolerance must be >= 0, got {self.f1_tolerance}")
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> RunConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise UserError(f"unknown run setting(s) {', '.join(unknown)}")
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class CellSpec:
+    """One cell of the matrix. Its cell_id is a stable hash of these fields."""
+
+    workload: str
+    runtime: str
+    device: str
+    precision: str
+    padding: str
+    batch_size: int
+    seq_len: int
+    model: str
+    dataset: str
+    seed: int
+    synthetic: bool
+    train_steps: int | None = None
+    epochs: float | None = None
+    eval_limit: int | None = None
+    compile_mode: str | None = None
+    checkpoint: str | None = None
+    extra: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+
+    @property
+    def cell_id(self) -> str:
+        blob = json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    @property
+    def label(self) -> str:
+        mode = f"[{self.compile_mode}]" if self.runtime == "compile" else ""
+        return (
+            f"{self.workload} {self.runtime}{mode} {self.device} {self.precision} "
+            f"{self.padding} b{self.batch_size}"
+        )
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def cell_for(
+    config: RunConfig, workload: str, runtime: str, device: str, precision: str, padding: str
+) -> CellSpec:
+    """The cell of `config` with these coordinates (workload-specific fields filled in)."""
+    train = workload == "train"
+    return CellSpec(
+        workload=workload,
+        runtime=runtime,
+        device=device,
+        precision=precision,
+        padding="pad-max" if config.synthetic else padding,
+        batch_size=config.batch_size,
+        seq_len=config.seq_len,
+        model=config.model,
+        dataset="synthetic" if config.synthetic else config.dataset,
+        seed=config.seed,
+        synthetic=config.synthetic,
+        train_steps=config.train_steps if train else None,
+        epochs=config.epochs if train and config.train_steps is None else None,
+        eval_limit=config.eval_limit,
+        compile_mode=config.compile_mode if runtime == "compile" else None,
+        checkpoint=None if train else (config.checkpoint or "run-reference"),
+    )
+
+
+def expand(config: RunConfig) -> list[CellSpec]:
+    """The matrix: workloads x runtimes x devices x precisions x paddings, train cells first."""
+    paddings = ("pad-max",) if config.synthetic else config.paddings
+    cells = [
+        cell_for(config, w, r, d, p, pad)
+        for w, r, d, p, pad in itertools.product(
+            config.workloads, config.runtimes, config.devices, config.precisions, paddings
+        )
+    ]
+    return sorted(cells, key=lambda c: WORKLOADS.index(c.workload))
+
+
+def reference_train_cell(config: RunConfig) -> CellSpec:
+    """The cell whose fine-tuned model every inference cell of the run uses: fp32 eager."""
+    return cell_for(config, "train", "eager", config.devices[0], "fp32", config.paddings[0])

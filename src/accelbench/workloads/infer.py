@@ -1,0 +1,128 @@
+"""Inference over the test split: an untimed accuracy pass (F1, parity), then the timed loop."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from accelbench.backends.base import Backend
+from accelbench.encode import synthetic_batch
+from accelbench.f1 import parity
+from accelbench.measure import timed_loop
+from accelbench.models import (
+    build_model,
+    checkpoint_is_meaningful,
+    checkpoint_labels,
+    load_checkpoint,
+    load_tokenizer,
+    resolve_model,
+)
+from accelbench.reference import read_reference
+from accelbench.specs import CellSpec, RunConfig
+from accelbench.stats import repeat_cv, summarize, verdict
+from accelbench.workloads.common import (
+    SYNTHETIC_LABELS,
+    compute_figures,
+    evaluate,
+    load_cell_data,
+    make_batches_for_eval,
+    memory_stats,
+    reset_memory,
+    to_device,
+)
+
+
+def checkpoint_dir(cell: CellSpec, run_dir: Path) -> str:
+    return str(run_dir / "checkpoint") if cell.checkpoint == "run-reference" else cell.checkpoint
+
+
+def run_infer(cell: CellSpec, config: RunConfig, backend: Backend, run_dir: Path, progress) -> dict:
+    out: dict = {"metrics": {}}
+    metrics = out["metrics"]
+    if cell.synthetic:
+        source = resolve_model(cell.model)
+        tokenizer = load_tokenizer(source)
+        model = build_model(source, SYNTHETIC_LABELS)
+        batches = [
+            synthetic_batch(
+                cell.batch_size,
+                cell.seq_len,
+                tokenizer.vocab_size,
+                len(SYNTHETIC_LABELS),
+                cell.seed,
+            )
+        ]
+        session = backend.prepare_infer(model, cell, batches[0])
+    else:
+        ckpt = checkpoint_dir(cell, run_dir)
+        tokenizer = load_tokenizer(resolve_model(ckpt))
+        data = load_cell_data(cell, tokenizer, checkpoint_labels(ckpt))
+        batches = make_batches_for_eval(data, cell)
+        model = load_checkpoint(ckpt)
+        session = backend.prepare_infer(model, cell, batches[0])
+        word_logits, scores = evaluate(session, data, batches, cell.device)
+        metrics.update(
+            scores,
+            f1_meaningful=checkpoint_is_meaningful(ckpt),
+            words_lost_to_truncation=data.test.words_lost,
+            eval_sentences=len(data.test),
+        )
+        out["data"] = data.corpus.summary()
+        reference = read_reference(run_dir)
+        if reference is not None:
+            ref_logits, ref_meta = reference
+            metrics.update(
+                parity(word_logits, ref_logits),
+                reference_f1=ref_meta["f1"],
+                delta_f1=scores["f1"] - ref_meta["f1"],
+            )
+            if scores["f1"] < ref_meta["f1"] - config.f1_tolerance / 100:
+                out["status"] = "numeric_fail"
+                out["reason"] = (
+                    f"entity F1 {scores['f1']:.4f} is more than "
+                    f"{config.f1_tolerance:g} point(s) below the fp32 eager "
+                    f"reference {ref_meta['f1']:.4f}"
+                )
+
+    device_batches = to_device(batches, cell.device)
+    reset_memory(cell.device)
+    min_iters = max(config.min_iters, 2 * len(batches))
+    result = timed_loop(
+        session.logits,
+        device_batches,
+        cell.device,
+        config.warmup_iters,
+        min_iters,
+        config.min_time,
+        on_iter=lambda: progress(1),
+    )
+    keys = [id(b) for b in result.items]
+    by_id = {id(d): b for d, b in zip(device_batches, batches, strict=True)}
+    cpu_items = [by_id[k] for k in keys]
+    total = result.total_s
+    latency = summarize(result.samples_s, 1e3)
+    if len(batches) > 1:
+        latency["cv"] = repeat_cv(result.samples_s, keys)
+    metrics.update(
+        {
+            "samples_per_s": sum(b.size for b in cpu_items) / total,
+            "tokens_per_s": sum(b.real_tokens for b in cpu_items) / total,
+            "padded_tokens_per_s": sum(b.input_ids.numel() for b in cpu_items) / total,
+            "latency_ms": latency,
+            "cv_basis": "repeats of the same batch" if len(batches) > 1 else "batch latency",
+            "stability": verdict(latency),
+            "timed_batches": len(result.samples_s),
+            "distinct_batches": len(batches),
+            "inputs_resident_on_device": True,
+            **memory_stats(cell.device),
+            **compute_figures(
+                model.config,
+                cell,
+                [tuple(b.input_ids.shape) for b in cpu_items],
+                total,
+                train=False,
+            ),
+        }
+    )
+    out["details"] = session.details()
+    out["samples"] = {"latency_s": result.samples_s}
+    return out

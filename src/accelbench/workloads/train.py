@@ -1,0 +1,133 @@
+"""Fine-tuning: AdamW with linear warmup/decay; steady-state steps timed; F1 on test at the end."""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+from transformers import get_linear_schedule_with_warmup
+
+from accelbench.backends.base import Backend
+from accelbench.encode import Batch, batch_order, collate, encode, synthetic_batch
+from accelbench.measure import IterationTimer, synchronize
+from accelbench.models import build_model, load_tokenizer, resolve_model, save_checkpoint
+from accelbench.reference import write_reference
+from accelbench.specs import CellSpec, RunConfig
+from accelbench.stats import per_unit_cv, summarize, verdict
+from accelbench.workloads.common import (
+    SYNTHETIC_LABELS,
+    compute_figures,
+    evaluate,
+    load_cell_data,
+    make_batches_for_eval,
+    memory_stats,
+    reset_memory,
+    to_device,
+)
+
+MAX_LOSS_POINTS = 200
+
+
+def _epochs(enc, cell: CellSpec, pad_id: int, seed: int) -> Iterator[Batch]:
+    rng = random.Random(seed)
+    while True:
+        for idx in batch_order(enc, cell.batch_size, cell.padding, rng):
+            yield collate(enc, idx, cell.padding, cell.seq_len, pad_id)
+
+
+def run_train(
+    cell: CellSpec, config: RunConfig, backend: Backend, run_dir: Path, role: str, progress
+) -> dict:
+    source = resolve_model(cell.model)
+    tokenizer = load_tokenizer(source)
+    if cell.synthetic:
+        labels, data = SYNTHETIC_LABELS, None
+        fixed = synthetic_batch(
+            cell.batch_size, cell.seq_len, tokenizer.vocab_size, len(labels), cell.seed
+        )
+        stream: Iterator[Batch] = iter(lambda: fixed, None)
+        steps_per_epoch = 1
+    else:
+        data = load_cell_data(cell, tokenizer)
+        labels = data.labels
+        label2id = {n: i for i, n in enumerate(labels)}
+        train_enc = encode(data.corpus.train, tokenizer, label2id, cell.seq_len)
+        stream = _epochs(train_enc, cell, data.pad_id, cell.seed)
+        steps_per_epoch = math.ceil(len(train_enc) / cell.batch_size)
+    steps = cell.train_steps or math.ceil(cell.epochs * steps_per_epoch)
+    warm = min(10, steps // 5)
+
+    torch.manual_seed(cell.seed)
+    model = build_model(source, labels).to(cell.device)
+    fused = {"fused": True} if cell.device == "cuda" else {}
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=0.01, **fused)
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * steps), steps)
+    session = backend.prepare_train(model, cell, optimizer, scheduler)
+
+    reset_memory(cell.device)
+    timer = IterationTimer(cell.device)
+    losses, sizes, shapes = [], [], []
+    for step in range(steps):
+        batch = next(stream)
+        if step >= warm:
+            timer.start()
+        loss = session.step(to_device([batch], cell.device)[0])
+        if step >= warm:
+            timer.stop()
+            sizes.append((batch.size, batch.real_tokens))
+            shapes.append(tuple(batch.input_ids.shape))
+        losses.append(loss)
+        progress(1)
+    synchronize(cell.device)
+    samples = timer.samples()
+    total = sum(samples)
+    curve = torch.stack(losses).float().cpu().numpy()
+    every = max(1, len(curve) // MAX_LOSS_POINTS)
+    step_ms = summarize(samples, 1e3)
+    varied = len(set(shapes)) > 1
+    if varied:
+        step_ms["cv"] = per_unit_cv(samples, [b * t for b, t in shapes])
+    details = session.details()
+    metrics = {
+        "samples_per_s": sum(s for s, _ in sizes) / total,
+        "tokens_per_s": sum(t for _, t in sizes) / total,
+        "step_time_ms": step_ms,
+        "cv_basis": "time per padded token" if varied else "step time",
+        "stability": verdict(step_ms),
+        "train_steps": steps,
+        "timed_steps": len(samples),
+        "warmup_steps": warm,
+        "optimizer_steps_applied": steps - details.get("skipped_steps", 0),
+        "epochs": steps / steps_per_epoch,
+        "loss_curve": [[i + 1, float(curve[i])] for i in range(0, len(curve), every)],
+        "final_loss": float(curve[-1]),
+        **memory_stats(cell.device),
+        **compute_figures(model.config, cell, shapes, total, train=True),
+    }
+    out = {"metrics": metrics, "details": details, "samples": {"step_time_s": samples}}
+    if data is None:
+        return out
+
+    evaluator = session.evaluator()
+    word_logits, scores = evaluate(evaluator, data, make_batches_for_eval(data, cell), cell.device)
+    metrics.update(
+        scores, f1_meaningful=source.pretrained, words_lost_to_truncation=data.test.words_lost
+    )
+    out["data"] = data.corpus.summary()
+    if role == "reference":
+        save_checkpoint(
+            model,
+            tokenizer,
+            run_dir / "checkpoint",
+            {
+                "pretrained": source.pretrained,
+                "cell_id": cell.cell_id,
+                "labels": list(labels),
+                **data.corpus.summary(),
+            },
+        )
+        write_reference(run_dir, word_logits, scores, source.pretrained)
+    return out

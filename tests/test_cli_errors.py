@@ -1,0 +1,78 @@
+"""Bad input: one line on stderr naming the problem, exit code 2, no traceback, nothing lost."""
+
+import subprocess
+import sys
+
+import pytest
+
+from accelbench.cli import main
+
+
+def run_cli(capsys, *argv):
+    code = main(list(argv))
+    err = capsys.readouterr().err.strip()
+    return code, err
+
+
+@pytest.mark.parametrize(
+    "argv,needle",
+    [
+        (["--dataset", "conll:/no/such/dir"], "does not exist"),
+        (["--runtimes", "tensorrt-llm"], "unknown runtime 'tensorrt-llm'"),
+        (["--devices", "tpu"], "unknown device 'tpu'"),
+        (["--precisions", "fp8"], "unknown precision 'fp8'"),
+        (["--batch-size", "0"], "--batch-size must be positive"),
+        (["--batch-size", "-3"], "--batch-size must be positive"),
+        (["--batch-size", "big"], "batch size must be a whole number"),
+        (["--model", "./no-such-model-dir"], "model directory ./no-such-model-dir does not exist"),
+    ],
+)
+def test_bad_run_input(capsys, tmp_path, argv, needle):
+    code, err = run_cli(capsys, "run", "--out", str(tmp_path / "r"), *argv)
+    assert code == 2
+    assert err.startswith("accelbench: error:")
+    assert needle in err
+    assert len(err.splitlines()) == 1
+    assert not (tmp_path / "r" / "results.jsonl").exists()
+
+
+def test_unknown_hub_model_offline(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    code, err = run_cli(capsys, "run", "--out", str(tmp_path / "r"), "--model", "nobody/nothing")
+    assert code == 2
+    assert "unknown model 'nobody/nothing'" in err
+
+
+def test_malformed_conll(capsys, conll_dir, tmp_path):
+    (conll_dir / "test.txt").write_text("good O\nbad\n")
+    code, err = run_cli(
+        capsys, "run", "--out", str(tmp_path / "r"), "--dataset", f"conll:{conll_dir}"
+    )
+    assert code == 2
+    assert f"{conll_dir}/test.txt:2: malformed CoNLL line" in err
+
+
+def test_report_of_empty_dir(capsys, tmp_path):
+    code, err = run_cli(capsys, "report", str(tmp_path))
+    assert code == 2
+    assert "holds no results" in err
+
+
+def test_out_dir_with_results_is_not_overwritten(capsys, tmp_path):
+    (tmp_path / "results.jsonl").write_text('{"cell_id": "x"}\n')
+    code, err = run_cli(capsys, "run", "--out", str(tmp_path))
+    assert code == 2
+    assert "already holds results" in err
+    assert (tmp_path / "results.jsonl").read_text() == '{"cell_id": "x"}\n'
+
+
+def test_console_entry_point_exits_2_without_traceback(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "accelbench", "run", "--devices", "gpu"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip() == ("accelbench: error: unknown device 'gpu': choose from cpu, cuda")

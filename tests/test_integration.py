@@ -1,0 +1,185 @@
+"""End to end through the CLI on a tiny BERT (2 layers, bundled vocabulary), on CPU."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from accelbench.cli import main
+from accelbench.store import SCHEMA_VERSION
+
+FAST = [
+    "--train-steps",
+    "12",
+    "--batch-size",
+    "16",
+    "--eval-limit",
+    "48",
+    "--min-iters",
+    "3",
+    "--min-time",
+    "0.1",
+    "--warmup-iters",
+    "1",
+]
+
+
+def records(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "results.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tiny_model_dir, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("run") / "r"
+    code = main(
+        [
+            "run",
+            "--model",
+            str(tiny_model_dir),
+            "--out",
+            str(out),
+            "--devices",
+            "cpu,cuda",
+            "--precisions",
+            "fp32,bf16",
+            *FAST,
+        ]
+    )
+    assert code == 0
+    return out
+
+
+def test_train_and_infer_cells_ok(run_dir):
+    recs = records(run_dir)
+    by = {(r["spec"]["workload"], r["spec"]["device"], r["spec"]["precision"]): r for r in recs}
+    assert len(recs) == 8
+    for workload in ("train", "infer"):
+        for precision in ("fp32", "bf16"):
+            rec = by[(workload, "cpu", precision)]
+            assert rec["status"] == "ok", rec["reason"]
+            m = rec["metrics"]
+            assert m["samples_per_s"] > 0
+            assert m["tokens_per_s"] > m["samples_per_s"]
+            assert 0.0 <= m["f1"] <= 1.0
+            assert "f1_per_type" in m
+    assert by[("train", "cpu", "fp32")]["role"] == "reference"
+
+
+def test_cuda_cells_are_unsupported_with_a_reason(run_dir):
+    cuda = [r for r in records(run_dir) if r["spec"]["device"] == "cuda"]
+    assert len(cuda) == 4
+    for rec in cuda:
+        assert rec["status"] == "unsupported"
+        assert "CUDA" in rec["reason"]
+
+
+def test_record_schema(run_dir):
+    for rec in records(run_dir):
+        assert rec["schema_version"] == SCHEMA_VERSION
+        assert len(rec["cell_id"]) == 16
+        for key in (
+            "workload",
+            "runtime",
+            "device",
+            "precision",
+            "model",
+            "dataset",
+            "batch_size",
+            "seq_len",
+            "padding",
+            "seed",
+        ):
+            assert key in rec["spec"]
+        for key in ("python", "torch", "transformers", "onnxruntime", "cpu", "torch_threads"):
+            assert key in rec["env"]
+
+
+def test_infer_metrics_and_parity(run_dir):
+    recs = [r for r in records(run_dir) if r["spec"]["workload"] == "infer" and r["status"] == "ok"]
+    for rec in recs:
+        m = rec["metrics"]
+        assert set(m["latency_ms"]) >= {"p50", "p90", "p99", "mean", "cv"}
+        assert m["eval_sentences"] == 48
+        assert rec["data"]["split_hash"]
+        assert len(rec["samples"]["latency_s"]) == m["timed_batches"]
+    fp32 = next(r for r in recs if r["spec"]["precision"] == "fp32")
+    assert fp32["metrics"]["argmax_agreement"] == pytest.approx(1.0)
+    assert fp32["metrics"]["max_abs_logit_diff"] < 1e-4
+    assert fp32["metrics"]["delta_f1"] == pytest.approx(0.0)
+
+
+def test_train_metrics(run_dir):
+    rec = next(r for r in records(run_dir) if r["role"] == "reference")
+    m = rec["metrics"]
+    assert m["train_steps"] == 12
+    assert m["timed_steps"] == 12 - m["warmup_steps"]
+    assert len(m["loss_curve"]) == 12
+    assert m["step_time_ms"]["p50"] > 0
+    assert (run_dir / "checkpoint" / "config.json").is_file()
+
+
+def test_report_writes_markdown_and_self_contained_html(run_dir, capsys):
+    assert main(["report", str(run_dir)]) == 0
+    html = (run_dir / "report.html").read_text()
+    md = (run_dir / "report.md").read_text()
+    assert "http://" not in html and "https://" not in html
+    assert html.count("data:image/png;base64,") >= 2
+    assert "(figures/throughput_infer.png)" in md
+    assert (run_dir / "figures" / "f1_infer.png").stat().st_size > 1000
+
+
+def test_resume_runs_nothing_twice(run_dir, capsys):
+    before = records(run_dir)
+    assert main(["run", "--resume", str(run_dir)]) == 0
+    assert records(run_dir) == before
+    assert "already recorded" in capsys.readouterr().err
+
+
+def test_infer_only_with_checkpoint(run_dir, tmp_path):
+    out = tmp_path / "r2"
+    code = main(
+        [
+            "run",
+            "--workloads",
+            "infer",
+            "--precisions",
+            "fp32",
+            "--checkpoint",
+            str(run_dir / "checkpoint"),
+            "--out",
+            str(out),
+            *FAST,
+        ]
+    )
+    assert code == 0
+    recs = records(out)
+    assert [r["role"] for r in recs] == ["reference-eval", "cell"]
+    assert all(r["status"] == "ok" for r in recs)
+    assert recs[1]["metrics"]["argmax_agreement"] == pytest.approx(1.0)
+
+
+def test_synthetic_cells_have_no_f1(tiny_model_dir, tmp_path):
+    out = tmp_path / "syn"
+    code = main(
+        [
+            "run",
+            "--synthetic",
+            "--model",
+            str(tiny_model_dir),
+            "--precisions",
+            "fp32",
+            "--seq-len",
+            "32",
+            "--out",
+            str(out),
+            *FAST,
+        ]
+    )
+    assert code == 0
+    recs = records(out)
+    assert [r["spec"]["workload"] for r in recs] == ["train", "infer"]
+    for rec in recs:
+        assert rec["status"] == "ok", rec["reason"]
+        assert rec["spec"]["synthetic"] is True
+        assert "f1" not in rec["metrics"]
+        assert rec["metrics"]["tokens_per_s"] == pytest.approx(rec["metrics"]["samples_per_s"] * 32)

@@ -1,0 +1,59 @@
+import pytest
+
+from accelbench.errors import UserError
+from accelbench.specs import RunConfig, expand, reference_train_cell
+
+
+def test_matrix_is_the_product_train_first():
+    cfg = RunConfig(
+        workloads=("infer", "train"), precisions=("fp32", "bf16"), paddings=("dynamic", "pad-max")
+    )
+    cells = expand(cfg)
+    assert len(cells) == 2 * 2 * 2
+    assert [c.workload for c in cells[:4]] == ["train"] * 4
+    assert len({c.cell_id for c in cells}) == len(cells)
+
+
+def test_cell_id_is_stable_and_depends_on_the_spec():
+    a = expand(RunConfig())[0]
+    assert a.cell_id == expand(RunConfig())[0].cell_id
+    assert a.cell_id != expand(RunConfig(batch_size=16))[0].cell_id
+    assert len(a.cell_id) == 16
+
+
+def test_reference_is_fp32_eager_on_first_device():
+    ref = reference_train_cell(RunConfig(devices=("cuda", "cpu"), precisions=("bf16",)))
+    assert (ref.workload, ref.runtime, ref.device, ref.precision) == (
+        "train",
+        "eager",
+        "cuda",
+        "fp32",
+    )
+
+
+def test_synthetic_cells_use_fixed_shapes():
+    cells = expand(RunConfig(synthetic=True, paddings=("dynamic", "bucket")))
+    assert {c.padding for c in cells} == {"pad-max"}
+    assert {c.dataset for c in cells} == {"synthetic"}
+
+
+@pytest.mark.parametrize(
+    "kwargs,needle",
+    [
+        ({"runtimes": ("tensorflow",)}, "unknown runtime 'tensorflow'"),
+        ({"devices": ("tpu",)}, "unknown device 'tpu'"),
+        ({"precisions": ("fp8",)}, "unknown precision 'fp8'"),
+        ({"paddings": ("left",)}, "unknown padding 'left'"),
+        ({"batch_size": 0}, "--batch-size must be positive"),
+        ({"seq_len": 4}, "--seq-len must be between"),
+        ({"workloads": ()}, "--workloads is empty"),
+    ],
+)
+def test_bad_config_names_the_problem(kwargs, needle):
+    with pytest.raises(UserError, match=needle):
+        RunConfig(**kwargs)
+
+
+def test_round_trip_json():
+    cfg = RunConfig(precisions=("fp32",), eval_limit=10)
+    assert RunConfig.from_json(cfg.to_json()) == cfg

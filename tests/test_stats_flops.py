@@ -1,0 +1,55 @@
+import math
+
+import pytest
+
+from accelbench import flops
+from accelbench.stats import per_unit_cv, repeat_cv, summarize, verdict
+
+
+def test_summarize_known_samples():
+    s = summarize([1.0, 2.0, 3.0, 4.0, 5.0], scale=1000)
+    assert s["n"] == 5
+    assert s["median"] == 3000
+    assert s["mean"] == 3000
+    assert s["p90"] == pytest.approx(4600)
+    assert s["stdev"] == pytest.approx(1581.1388, rel=1e-6)
+    assert s["cv"] == pytest.approx(0.527046, rel=1e-5)
+
+
+def test_verdict_reasons():
+    assert verdict(summarize([1.0] * 20)) == {"stable": True, "reasons": []}
+    v = verdict(summarize([1.0, 2.0] * 3))
+    assert not v["stable"]
+    assert any("only 6 samples" in r for r in v["reasons"])
+    assert any("CV" in r for r in v["reasons"])
+
+
+def test_repeat_cv_ignores_differences_between_batches():
+    # batch a takes 1 s, batch b 10 s, each perfectly repeatable
+    assert repeat_cv([1.0, 10.0, 1.0, 10.0], ["a", "b", "a", "b"]) == 0.0
+    assert math.isnan(repeat_cv([1.0, 10.0], ["a", "b"]))
+
+
+def test_per_unit_cv():
+    assert per_unit_cv([1.0, 2.0, 4.0], [10, 20, 40]) == pytest.approx(0.0)
+
+
+class BertBase:
+    hidden_size, num_hidden_layers, intermediate_size = 768, 12, 3072
+
+
+def test_bert_base_flops_by_hand():
+    shape = flops.encoder_shape(BertBase)
+    # per layer: QKVO 4*768^2 + 4*768, FFN 2*768*3072 + 3072 + 768, 2 LayerNorms 4*768
+    assert shape["n_params"] == 12 * 7_087_872 == 85_054_464
+    per_token = 2 * 85_054_464 + 4 * 12 * 128 * 768
+    assert flops.forward_flops(shape, 1, 128) == 128 * per_token
+    assert flops.step_flops(shape, 2, 128, train=True) == 3 * 2 * 128 * per_token
+
+
+def test_mfu_against_datasheet_peak():
+    m = flops.mfu(494.75, "NVIDIA H200", "bfloat16")
+    assert m["mfu"] == pytest.approx(0.5)
+    assert m["peak_source"] == "datasheet"
+    assert flops.mfu(1.0, None, "float32")["mfu"] is None
+    assert flops.peak_for("NVIDIA A100-SXM4-80GB", "tf32") == 156.0
