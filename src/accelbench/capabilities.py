@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import itertools
 
-from accelbench.backends import RUNTIMES, get_backend
+from accelbench.backends import get_backend, runtimes
 from accelbench.specs import DEVICES, PRECISIONS, WORKLOADS
 
 
 def capability_rows() -> list[dict]:
     rows = []
-    for runtime in RUNTIMES:
+    for runtime in runtimes():
         backend = get_backend(runtime)
         for device, precision, workload in itertools.product(DEVICES, PRECISIONS, WORKLOADS):
             cap = backend.probe(workload, device, precision)

@@ -62,10 +62,10 @@ class RunConfig:
     threads: int | None = None
 
     def __post_init__(self) -> None:
-        from accelbench.backends import RUNTIMES
+        from accelbench.backends import runtimes
 
         _check_choice("workloads", self.workloads, WORKLOADS)
-        _check_choice("runtimes", self.runtimes, tuple(RUNTIMES))
+        _check_choice("runtimes", self.runtimes, tuple(runtimes()))
         _check_choice("devices", self.devices, DEVICES)
         _check_choice("precisions", self.precisions, PRECISIONS)
         _check_choice("paddings", self.paddings, PADDINGS)
