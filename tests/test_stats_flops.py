@@ -53,3 +53,42 @@ def test_mfu_against_datasheet_peak():
     assert m["peak_source"] == "datasheet"
     assert flops.mfu(1.0, None, "float32")["mfu"] is None
     assert flops.peak_for("NVIDIA A100-SXM4-80GB", "tf32") == 156.0
+
+
+class FakeClock:
+    def __init__(self, step: float) -> None:
+        self.t, self.step = 0.0, step
+
+    def __call__(self) -> float:
+        self.t += self.step
+        return self.t
+
+
+def test_timed_loop_needs_min_iters_and_min_time():
+    from accelbench.measure import timed_loop
+
+    calls = []
+    few = timed_loop(
+        calls.append, [1, 2], "cpu", warmup=2, min_iters=3, min_time=0.0, clock=FakeClock(1.0)
+    )
+    assert len(few.samples_s) == 3
+    assert calls == [1, 2, 1, 2, 1]  # warm-up is not timed
+    assert few.samples_s == [1.0, 1.0, 1.0]
+    assert few.items == [1, 2, 1]
+    long = timed_loop(
+        lambda _: None, [0], "cpu", warmup=0, min_iters=1, min_time=30.0, clock=FakeClock(1.0)
+    )
+    assert len(long.samples_s) >= 10  # 3 clock reads per iteration: runs until 30 s passed
+
+
+def test_verdict_takes_telemetry_reasons():
+    from accelbench.telemetry import stability_reasons, summarize_samples
+
+    tele = summarize_samples([(1980, 3201, 50, 600, 0), (1500, 3201, 80, 700, 0x40)], 100.0, 50)
+    reasons = stability_reasons(tele)
+    assert reasons == [
+        "SM clock dropped to 1500 MHz (median 1740)",
+        "throttling seen: hw_thermal_slowdown",
+    ]
+    assert tele["energy_per_sample_j"] == 2.0
+    assert not verdict(summarize([1.0] * 20), reasons)["stable"]

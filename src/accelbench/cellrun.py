@@ -11,6 +11,7 @@ from accelbench.specs import CellSpec, RunConfig
 ROLE_CELL = "cell"
 ROLE_REFERENCE = "reference"  # the fp32 eager train cell whose checkpoint the run infers with
 ROLE_REFERENCE_EVAL = "reference-eval"  # the fp32 eager pass over a --checkpoint
+ROLE_CEILINGS = "ceilings"  # matmul and copy ceilings of one device, measured before the cells
 
 
 def _progress_bar(cell: CellSpec):
@@ -48,6 +49,11 @@ def reference_eval(cell: CellSpec, backend, run_dir: Path) -> dict:
 
 def execute(payload: dict) -> dict:
     import torch
+
+    if payload["role"] == ROLE_CEILINGS:
+        from accelbench import ceilings
+
+        return {"ceilings": ceilings.measure(payload["device"], tuple(payload["dtypes"]))}
 
     from accelbench.backends import get_backend
     from accelbench.workloads.infer import run_infer

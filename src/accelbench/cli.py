@@ -85,6 +85,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--cell-timeout", type=float, default=d.cell_timeout, help="seconds")
     run.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     run.add_argument(
+        "--no-ceilings",
+        dest="ceilings",
+        action="store_false",
+        help="skip measuring matmul/copy ceilings (MFU then uses datasheet peaks only)",
+    )
+    run.add_argument(
+        "--oom-backoff",
+        action="store_true",
+        help="on out-of-memory, halve the batch until it fits (the batch that ran is recorded)",
+    )
+    run.add_argument(
         "--out", type=Path, default=None, help="run directory (default reports/<timestamp>-<host>)"
     )
     run.add_argument(
@@ -96,7 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     sub.add_parser("list", help="every runtime x device x precision and whether it runs here")
-    sub.add_parser("env", help="print this machine's environment fingerprint (JSON)")
+    env = sub.add_parser("env", help="print this machine's environment fingerprint (JSON)")
+    env.add_argument(
+        "--ceilings",
+        action="store_true",
+        help="also measure matmul TFLOP/s per dtype and copy GB/s on each device here",
+    )
     rep = sub.add_parser("report", help="write report.md and report.html for a run directory")
     rep.add_argument("run_dir", type=Path)
     return p
@@ -141,10 +157,18 @@ def cmd_list(_: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_env(_: argparse.Namespace) -> int:
+def cmd_env(args: argparse.Namespace) -> int:
     from accelbench.env import fingerprint
 
-    print(json.dumps(fingerprint(), indent=2))
+    info = fingerprint()
+    if args.ceilings:
+        from accelbench import ceilings
+
+        devices = ["cpu"] + (["cuda"] if info["gpu"] else [])
+        info["ceilings"] = {
+            d: ceilings.measure(d, ("float32", "tf32", "bfloat16", "float16")) for d in devices
+        }
+    print(json.dumps(info, indent=2))
     return 0
 
 

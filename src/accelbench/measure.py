@@ -22,8 +22,9 @@ def synchronize(device: str) -> None:
 class IterationTimer:
     """Collects per-iteration durations in seconds."""
 
-    def __init__(self, device: str) -> None:
+    def __init__(self, device: str, clock: Callable[[], float] = time.perf_counter) -> None:
         self.cuda = device == "cuda"
+        self.clock = clock
         self._events: list[tuple[Any, Any]] = []
         self._host: list[float] = []
         self._t0 = 0.0
@@ -34,7 +35,7 @@ class IterationTimer:
             ev.record()
             self._events.append((ev, None))
         else:
-            self._t0 = time.perf_counter()
+            self._t0 = self.clock()
 
     def stop(self) -> None:
         if self.cuda:
@@ -42,7 +43,7 @@ class IterationTimer:
             ev.record()
             self._events[-1] = (self._events[-1][0], ev)
         else:
-            self._host.append(time.perf_counter() - self._t0)
+            self._host.append(self.clock() - self._t0)
 
     def samples(self) -> list[float]:
         if self.cuda:
@@ -70,16 +71,17 @@ def timed_loop(
     min_iters: int,
     min_time: float,
     on_iter: Callable[[], None] | None = None,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> TimedResult:
     """Call fn over `items` cyclically: `warmup` untimed calls, then until both minimums hold."""
     for i in range(warmup):
         fn(items[i % len(items)])
     synchronize(device)
-    timer = IterationTimer(device)
+    timer = IterationTimer(device, clock)
     used: list[Any] = []
-    wall0 = time.perf_counter()
+    wall0 = clock()
     i = 0
-    while i < min_iters or time.perf_counter() - wall0 < min_time:
+    while i < min_iters or clock() - wall0 < min_time:
         item = items[i % len(items)]
         timer.start()
         fn(item)

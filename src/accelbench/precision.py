@@ -76,3 +76,13 @@ def autocast(mode: PrecisionMode, device: str):
     if mode.autocast is None:
         return contextlib.nullcontext()
     return torch.autocast(device_type=device, dtype=mode.autocast)
+
+
+def dtype_key(precision: str) -> str | None:
+    """The dtype a precision's matmuls run in, as the peak tables name it; None for int8."""
+    mode = MODES.get(precision)
+    if mode is None:
+        return None
+    if mode.tf32:
+        return "tf32"
+    return str(mode.compute_dtype).replace("torch.", "")

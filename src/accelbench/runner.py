@@ -12,7 +12,7 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
-from accelbench.cellrun import ROLE_CELL, ROLE_REFERENCE, ROLE_REFERENCE_EVAL
+from accelbench.cellrun import ROLE_CEILINGS, ROLE_CELL, ROLE_REFERENCE, ROLE_REFERENCE_EVAL
 from accelbench.errors import UserError
 from accelbench.specs import CellSpec, RunConfig, cell_for, expand
 from accelbench.store import SCHEMA_VERSION, ResultStore
@@ -110,22 +110,8 @@ def load_run_file(run_dir: Path) -> tuple[RunConfig, str]:
     return RunConfig.from_json(data["config"]), data["run_id"]
 
 
-def run_matrix(
-    config: RunConfig,
-    run_dir: Path,
-    resume_id: str | None = None,
-    echo: Callable[[str], None] = print,
-) -> list[dict]:
-    from accelbench.env import fingerprint
-    from accelbench.isolate import run_isolated
-
-    validate_inputs(config)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    run_id = resume_id or uuid.uuid4().hex[:12]
-    if resume_id is None:
-        write_run_file(run_dir, config, run_id)
-    store = ResultStore(run_dir)
-    done = {r["cell_id"]: r for r in store.records()}
+def plan_cells(config: RunConfig) -> list[tuple[CellSpec, str]]:
+    """The matrix in run order, led by the reference cell when the run needs one."""
     cells = [(c, ROLE_CELL) for c in expand(config)]
     ref = None if config.synthetic else reference_cell(config)
     if ref is not None and config.checkpoint:
@@ -135,32 +121,109 @@ def run_matrix(
         in_matrix = any(c.cell_id == ref.cell_id for c, _ in cells)
         if in_matrix or "infer" in config.workloads:
             cells = [(ref, ROLE_REFERENCE)] + [(c, r) for c, r in cells if c.cell_id != ref.cell_id]
+    return cells
+
+
+def measure_ceilings(
+    config: RunConfig, cells: list[tuple[CellSpec, str]], run_dir: Path, echo
+) -> None:
+    """Matmul/copy ceilings of each device the run uses, once, into RUN_DIR/ceilings.json."""
+    from accelbench.isolate import run_isolated
+    from accelbench.precision import dtype_key
+    from accelbench.workloads.common import CEILINGS_FILE, read_ceilings
+
+    known = read_ceilings(run_dir)
+    for device in dict.fromkeys(c.device for c, _ in cells if probe(c)[0]):
+        if device in known:
+            continue
+        keys = sorted({k for c, _ in cells if c.device == device and (k := dtype_key(c.precision))})
+        echo(f"measuring {device} ceilings ({', '.join(keys)} matmul, copy) ...")
+        payload = {"role": ROLE_CEILINGS, "device": device, "dtypes": keys}
+        result = run_isolated(payload, min(config.cell_timeout, 600))
+        if "ceilings" not in result:
+            echo(f"  {device} ceilings not measured: {result.get('reason')}")
+            continue
+        known[device] = result["ceilings"]
+        tmp = run_dir / (CEILINGS_FILE + ".tmp")
+        tmp.write_text(json.dumps(known, indent=2))
+        os.replace(tmp, run_dir / CEILINGS_FILE)
+
+
+def run_cell(cell: CellSpec, role: str, config: RunConfig, run_dir: Path, echo) -> dict:
+    """One cell in its own process; with --oom-backoff an OOM halves the batch and retries."""
+    from accelbench.isolate import run_isolated
+
+    batch, tried = cell.batch_size, []
+    while True:
+        payload = {
+            "cell": replace(cell, batch_size=batch).to_json(),
+            "config": config.to_json(),
+            "run_dir": str(run_dir),
+            "role": role,
+        }
+        result = run_isolated(payload, config.cell_timeout)
+        tried.append(batch)
+        if result.get("status") != "oom" or not config.oom_backoff or batch == 1:
+            break
+        batch //= 2
+        echo(f"  out of memory at batch {tried[-1]}: retrying at batch {batch}")
+    if len(tried) > 1:
+        result.setdefault("metrics", {})["batch_size_ran"] = batch
+        result.setdefault("details", {})["oom_backoff_tried"] = tried
+    return result
+
+
+def run_matrix(
+    config: RunConfig,
+    run_dir: Path,
+    resume_id: str | None = None,
+    echo: Callable[[str], None] = print,
+) -> list[dict]:
+    from accelbench.env import fingerprint
+
+    validate_inputs(config)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    run_id = resume_id or uuid.uuid4().hex[:12]
+    if resume_id is None:
+        write_run_file(run_dir, config, run_id)
+    store = ResultStore(run_dir)
+    done = {r["cell_id"]: r for r in store.records()}
+    cells = plan_cells(config)
+    if config.ceilings:
+        measure_ceilings(config, cells, run_dir, echo)
     parent_env = fingerprint()
     records = []
+    reference: dict | None = None
     for i, (cell, role) in enumerate(cells, start=1):
         prefix = f"[{i}/{len(cells)}] {cell.label}" + (f" ({role})" if role != ROLE_CELL else "")
         if cell.cell_id in done:
             echo(f"{prefix}: already recorded ({done[cell.cell_id]['status']}), skipped")
-            records.append(done[cell.cell_id])
-            continue
-        started = time.time()
-        ok, reason = probe(cell)
-        if not ok:
-            result = {"status": "unsupported", "reason": reason}
+            record = done[cell.cell_id]
         else:
-            echo(f"{prefix} ...")
-            payload = {
-                "cell": cell.to_json(),
-                "config": config.to_json(),
-                "run_dir": str(run_dir),
-                "role": role,
-            }
-            result = run_isolated(payload, config.cell_timeout)
-        record = make_record(run_id, cell, role, result, started, parent_env)
-        store.append(record)
+            started = time.time()
+            ok, reason = probe(cell)
+            if not ok:
+                result = {"status": "unsupported", "reason": reason}
+            elif needs_reference(cell) and reference and reference["status"] != "ok":
+                result = {
+                    "status": "error",
+                    "reason": f"no checkpoint: the reference cell ended {reference['status']} "
+                    f"({reference['reason']})",
+                }
+            else:
+                echo(f"{prefix} ...")
+                result = run_cell(cell, role, config, run_dir, echo)
+            record = make_record(run_id, cell, role, result, started, parent_env)
+            store.append(record)
+            echo(f"{prefix}: {one_line(record)}")
+        if role != ROLE_CELL:
+            reference = record
         records.append(record)
-        echo(f"{prefix}: {one_line(record)}")
     return records
+
+
+def needs_reference(cell: CellSpec) -> bool:
+    return cell.workload == "infer" and cell.checkpoint == "run-reference"
 
 
 def one_line(record: dict) -> str:

@@ -60,6 +60,8 @@ class RunConfig:
     min_time: float = 2.0
     cell_timeout: float = 1800.0
     threads: int | None = None
+    ceilings: bool = True
+    oom_backoff: bool = False
 
     def __post_init__(self) -> None:
         from accelbench.backends import runtimes

@@ -32,14 +32,21 @@ def summarize(samples: Sequence[float], scale: float = 1.0) -> dict:
     }
 
 
-def verdict(summary: dict, cv_limit: float = CV_LIMIT, min_samples: int = MIN_SAMPLES) -> dict:
-    """`stable` unless the CV is too high or there are too few samples; reasons listed."""
+def verdict(
+    summary: dict,
+    extra_reasons: Sequence[str] = (),
+    cv_limit: float = CV_LIMIT,
+    min_samples: int = MIN_SAMPLES,
+) -> dict:
+    """`stable` unless the CV is too high, there are too few samples, or `extra_reasons` (e.g.
+    clock drops seen in telemetry) say otherwise; reasons listed."""
     reasons = []
     if summary.get("n", 0) < min_samples:
         reasons.append(f"only {summary.get('n', 0)} samples (< {min_samples})")
     cv = summary.get("cv", math.nan)
     if not math.isnan(cv) and cv > cv_limit:
         reasons.append(f"CV {cv:.1%} > {cv_limit:.0%}")
+    reasons.extend(extra_reasons)
     return {"stable": not reasons, "reasons": reasons}
 
 

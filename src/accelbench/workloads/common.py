@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import resource
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -15,8 +17,10 @@ from accelbench.backends.base import InferSession
 from accelbench.corpus import Corpus, load_corpus
 from accelbench.encode import Batch, Encoded, encode, make_batches
 from accelbench.f1 import decode, entity_scores, gather_word_logits
-from accelbench.precision import MODES
+from accelbench.precision import dtype_key
 from accelbench.specs import CellSpec
+
+CEILINGS_FILE = "ceilings.json"
 
 SYNTHETIC_LABELS = ("O", "B-X", "I-X")
 
@@ -95,18 +99,36 @@ def gpu_name(device: str) -> str | None:
     return torch.cuda.get_device_name() if device == "cuda" else None
 
 
+def read_ceilings(run_dir: Path) -> dict:
+    path = run_dir / CEILINGS_FILE
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
 def compute_figures(
-    model_config, cell: CellSpec, shapes: Sequence[tuple[int, int]], seconds: float, train: bool
+    model_config,
+    cell: CellSpec,
+    shapes: Sequence[tuple[int, int]],
+    seconds: float,
+    train: bool,
+    run_dir: Path,
 ) -> dict:
-    """FLOPs actually executed over the timed iterations (padded shapes), TFLOP/s and MFU."""
+    """FLOPs executed over the timed iterations (padded shapes), TFLOP/s, and MFU against the
+    datasheet peak (GPUs) and against the matmul ceiling measured for this run."""
     shape = flops.encoder_shape(model_config)
     total = sum(flops.step_flops(shape, b, t, train) for b, t in shapes)
     achieved = total / seconds / 1e12 if seconds > 0 else 0.0
-    mode = MODES.get(cell.precision)
-    dtype = "tf32" if mode and mode.tf32 else str(mode.compute_dtype if mode else "float32")
+    key = dtype_key(cell.precision) or "float32"
+    measured = read_ceilings(run_dir).get(cell.device, {})
+    ceiling = measured.get("matmul_tflops", {}).get(key)
     return {
         "model_params_non_embedding": shape["n_params"],
         "flops_total": total,
         "achieved_tflops": achieved,
-        **flops.mfu(achieved, gpu_name(cell.device), dtype.replace("torch.", "")),
+        "mfu_dtype": key,
+        **flops.mfu(achieved, gpu_name(cell.device), key),
+        "ceiling_tflops": ceiling,
+        "mfu_vs_ceiling": achieved / ceiling if ceiling else None,
+        "ceiling_source": f"{measured['matmul_size']}^3 {key} matmul measured by this run"
+        if ceiling
+        else None,
     }

@@ -19,6 +19,7 @@ from accelbench.models import (
 from accelbench.reference import read_reference
 from accelbench.specs import CellSpec, RunConfig
 from accelbench.stats import repeat_cv, summarize, verdict
+from accelbench.telemetry import Telemetry, stability_reasons
 from accelbench.workloads.common import (
     SYNTHETIC_LABELS,
     compute_figures,
@@ -86,18 +87,20 @@ def run_infer(cell: CellSpec, config: RunConfig, backend: Backend, run_dir: Path
     device_batches = to_device(batches, cell.device)
     reset_memory(cell.device)
     min_iters = max(config.min_iters, 2 * len(batches))
-    result = timed_loop(
-        session.logits,
-        device_batches,
-        cell.device,
-        config.warmup_iters,
-        min_iters,
-        config.min_time,
-        on_iter=lambda: progress(1),
-    )
+    with Telemetry(cell.device) as telemetry:
+        result = timed_loop(
+            session.logits,
+            device_batches,
+            cell.device,
+            config.warmup_iters,
+            min_iters,
+            config.min_time,
+            on_iter=lambda: progress(1),
+        )
     keys = [id(b) for b in result.items]
     by_id = {id(d): b for d, b in zip(device_batches, batches, strict=True)}
     cpu_items = [by_id[k] for k in keys]
+    tele = telemetry.summary(sum(b.size for b in cpu_items))
     total = result.total_s
     latency = summarize(result.samples_s, 1e3)
     if len(batches) > 1:
@@ -109,17 +112,19 @@ def run_infer(cell: CellSpec, config: RunConfig, backend: Backend, run_dir: Path
             "padded_tokens_per_s": sum(b.input_ids.numel() for b in cpu_items) / total,
             "latency_ms": latency,
             "cv_basis": "repeats of the same batch" if len(batches) > 1 else "batch latency",
-            "stability": verdict(latency),
+            "stability": verdict(latency, stability_reasons(tele["telemetry"])),
             "timed_batches": len(result.samples_s),
             "distinct_batches": len(batches),
             "inputs_resident_on_device": True,
             **memory_stats(cell.device),
+            **tele,
             **compute_figures(
                 model.config,
                 cell,
                 [tuple(b.input_ids.shape) for b in cpu_items],
                 total,
                 train=False,
+                run_dir=run_dir,
             ),
         }
     )

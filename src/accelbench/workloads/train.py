@@ -17,6 +17,7 @@ from accelbench.models import build_model, load_tokenizer, resolve_model, save_c
 from accelbench.reference import write_reference
 from accelbench.specs import CellSpec, RunConfig
 from accelbench.stats import per_unit_cv, summarize, verdict
+from accelbench.telemetry import Telemetry, stability_reasons
 from accelbench.workloads.common import (
     SYNTHETIC_LABELS,
     compute_figures,
@@ -69,19 +70,22 @@ def run_train(
 
     reset_memory(cell.device)
     timer = IterationTimer(cell.device)
-    losses, sizes, shapes = [], [], []
-    for step in range(steps):
-        batch = next(stream)
-        if step >= warm:
-            timer.start()
-        loss = session.step(to_device([batch], cell.device)[0])
-        if step >= warm:
-            timer.stop()
-            sizes.append((batch.size, batch.real_tokens))
-            shapes.append(tuple(batch.input_ids.shape))
-        losses.append(loss)
-        progress(1)
-    synchronize(cell.device)
+    losses, sizes, shapes, sentences = [], [], [], 0
+    with Telemetry(cell.device) as telemetry:
+        for step in range(steps):
+            batch = next(stream)
+            if step >= warm:
+                timer.start()
+            loss = session.step(to_device([batch], cell.device)[0])
+            if step >= warm:
+                timer.stop()
+                sizes.append((batch.size, batch.real_tokens))
+                shapes.append(tuple(batch.input_ids.shape))
+            losses.append(loss)
+            sentences += batch.size
+            progress(1)
+        synchronize(cell.device)
+    tele = telemetry.summary(sentences)
     samples = timer.samples()
     total = sum(samples)
     curve = torch.stack(losses).float().cpu().numpy()
@@ -96,7 +100,7 @@ def run_train(
         "tokens_per_s": sum(t for _, t in sizes) / total,
         "step_time_ms": step_ms,
         "cv_basis": "time per padded token" if varied else "step time",
-        "stability": verdict(step_ms),
+        "stability": verdict(step_ms, stability_reasons(tele["telemetry"])),
         "train_steps": steps,
         "timed_steps": len(samples),
         "warmup_steps": warm,
@@ -105,7 +109,8 @@ def run_train(
         "loss_curve": [[i + 1, float(curve[i])] for i in range(0, len(curve), every)],
         "final_loss": float(curve[-1]),
         **memory_stats(cell.device),
-        **compute_figures(model.config, cell, shapes, total, train=True),
+        **tele,
+        **compute_figures(model.config, cell, shapes, total, train=True, run_dir=run_dir),
     }
     out = {"metrics": metrics, "details": details, "samples": {"step_time_s": samples}}
     if data is None:

@@ -1,0 +1,163 @@
+"""Cells die, hang and run out of memory for real; the matrix goes on and resumes cleanly."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from accelbench.cli import main
+
+HERE = Path(__file__).parent
+FAST = [
+    "--train-steps",
+    "8",
+    "--batch-size",
+    "16",
+    "--eval-limit",
+    "32",
+    "--min-iters",
+    "2",
+    "--min-time",
+    "0.05",
+    "--warmup-iters",
+    "1",
+    "--no-ceilings",
+]
+
+
+def records(run_dir: Path) -> list[dict]:
+    return [json.loads(x) for x in (run_dir / "results.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture
+def fault_runtimes(monkeypatch):
+    monkeypatch.setenv(
+        "ACCELBENCH_EXTRA_RUNTIMES",
+        "crash=fault_backends:CrashBackend,oom=fault_backends:OomBackend",
+    )
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join([str(HERE), *filter(None, [os.environ.get("PYTHONPATH")])])
+    )
+    monkeypatch.syspath_prepend(str(HERE))
+
+
+def test_killed_and_oom_cells_are_data_and_the_matrix_goes_on(
+    tiny_model_dir, tmp_path, fault_runtimes
+):
+    out = tmp_path / "r"
+    code = main(
+        [
+            "run",
+            "--model",
+            str(tiny_model_dir),
+            "--out",
+            str(out),
+            "--workloads",
+            "infer",
+            "--runtimes",
+            "crash,oom,eager",
+            "--precisions",
+            "fp32",
+            *FAST,
+        ]
+    )
+    assert code == 0
+    by_runtime = {r["spec"]["runtime"]: r for r in records(out) if r["role"] == "cell"}
+    assert by_runtime["crash"]["status"] == "crashed"
+    assert "SIGKILL" in by_runtime["crash"]["reason"]
+    assert by_runtime["oom"]["status"] == "oom"
+    assert "out of memory" in by_runtime["oom"]["reason"]
+    assert by_runtime["eager"]["status"] == "ok"
+
+
+def test_oom_backoff_halves_the_batch_until_it_fits(tiny_model_dir, tmp_path, fault_runtimes):
+    out = tmp_path / "r"
+    code = main(
+        [
+            "run",
+            "--model",
+            str(tiny_model_dir),
+            "--out",
+            str(out),
+            "--workloads",
+            "infer",
+            "--runtimes",
+            "oom",
+            "--precisions",
+            "fp32",
+            "--oom-backoff",
+            *FAST,
+        ]
+    )
+    assert code == 0
+    rec = next(r for r in records(out) if r["spec"]["runtime"] == "oom")
+    assert rec["status"] == "ok", rec["reason"]
+    assert rec["spec"]["batch_size"] == 16
+    assert rec["metrics"]["batch_size_ran"] == 4
+    assert rec["details"]["oom_backoff_tried"] == [16, 8, 4]
+
+
+def test_cell_timeout(tiny_model_dir, tmp_path):
+    out = tmp_path / "r"
+    code = main(
+        [
+            "run",
+            "--model",
+            str(tiny_model_dir),
+            "--out",
+            str(out),
+            "--workloads",
+            "train",
+            "--precisions",
+            "fp32,bf16",
+            *FAST,
+            "--cell-timeout",
+            "1",
+        ]
+    )
+    assert code == 0
+    recs = records(out)
+    assert [r["status"] for r in recs] == ["timeout", "timeout"]
+    assert "--cell-timeout 1s" in recs[0]["reason"]
+
+
+def test_killed_run_resumes_without_duplicates(tiny_model_dir, tmp_path):
+    out = tmp_path / "r"
+    argv = [
+        "run",
+        "--model",
+        str(tiny_model_dir),
+        "--out",
+        str(out),
+        "--precisions",
+        "fp32,bf16",
+        *FAST,
+    ]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "accelbench", *argv],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    results = out / "results.jsonl"
+    deadline = time.monotonic() + 240
+    while not (results.exists() and results.read_text().count("\n") >= 1):
+        assert proc.poll() is None, "run ended before it could be killed"
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    first = results.read_text().splitlines()
+    assert 1 <= len(first) < 4
+
+    assert main(["run", "--resume", str(out)]) == 0
+    lines = results.read_text().splitlines()
+    assert lines[: len(first)] == first  # finished cells untouched
+    ids = [json.loads(x)["cell_id"] for x in lines]
+    assert len(ids) == len(set(ids)) == 4
+    assert all(json.loads(x)["status"] == "ok" for x in lines)
