@@ -9,12 +9,12 @@ from __future__ import annotations
 import hashlib
 import random
 import re
-import socket
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 from accelbench.errors import UserError
+from accelbench.hub import hub_reachable
 
 TAG_RE = re.compile(r"^(O|[BI]-\S+)$")
 SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
@@ -164,14 +164,6 @@ def load_conll_dir(directory: str) -> Corpus:
     return make_corpus(f"conll:{root}", *(read_conll_file(f) for f in files))
 
 
-def _hub_reachable(timeout: float = 3.0) -> bool:
-    try:
-        socket.create_connection(("huggingface.co", 443), timeout=timeout).close()
-        return True
-    except OSError:
-        return False
-
-
 def load_hf(name: str, config: str | None) -> Corpus:
     """A token-classification dataset from the Hugging Face hub (needs network or a cache)."""
     try:
@@ -180,7 +172,7 @@ def load_hf(name: str, config: str | None) -> Corpus:
         raise UserError(
             f"hf:{name} needs the `datasets` package: pip install 'accelbench[hf]'"
         ) from None
-    if not _hub_reachable():
+    if not hub_reachable():
         datasets.config.HF_HUB_OFFLINE = True
     try:
         ds = datasets.load_dataset(name, config)

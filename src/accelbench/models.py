@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from accelbench.errors import UserError
+from accelbench.hub import hub_reachable
 
 ARCHITECTURES: dict[str, dict[str, int]] = {
     "bert-base": {
@@ -77,17 +78,27 @@ def _quiet_transformers() -> None:
     transformers.utils.logging.disable_progress_bar()
 
 
+def _offline(source: ModelSource) -> dict:
+    """Hub ids load from the local cache only when the hub does not answer (no retry storm)."""
+    return {"local_files_only": True} if source.kind == "hub" and not hub_reachable() else {}
+
+
 def load_tokenizer(source: ModelSource):
     from transformers import AutoTokenizer
 
     _quiet_transformers()
     try:
-        tok = AutoTokenizer.from_pretrained(source.location)
+        tok = AutoTokenizer.from_pretrained(source.location, **_offline(source))
     except (OSError, ValueError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if _offline(source):
+            why = "the Hugging Face hub is unreachable and no cached copy exists"
+        else:
+            why = "the Hugging Face hub could not provide it: " + (
+                str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+            )
         raise UserError(
-            f"unknown model '{source.name}': not a local directory, and the Hugging "
-            f"Face hub could not provide it ({first[:160]})"
+            f"unknown model '{source.name}': not a local directory, and {why}; give bundled, "
+            "bert-base, bert-large or a directory saved with save_pretrained"
         ) from None
     if not getattr(tok, "is_fast", False):
         raise UserError(f"model '{source.name}' has no fast tokenizer; word alignment needs one")
@@ -113,6 +124,7 @@ def build_model(source: ModelSource, labels: tuple[str, ...], attn: str = "sdpa"
         return AutoModelForTokenClassification.from_config(config, attn_implementation=attn)
     return AutoModelForTokenClassification.from_pretrained(
         source.location,
+        **_offline(source),
         num_labels=len(labels),
         id2label=id2label,
         label2id=label2id,
