@@ -150,8 +150,18 @@ def test_killed_run_resumes_without_duplicates(tiny_model_dir, tmp_path):
         assert proc.poll() is None, "run ended before it could be killed"
         assert time.monotonic() < deadline
         time.sleep(0.2)
-    os.killpg(proc.pid, signal.SIGKILL)
+    os.kill(proc.pid, signal.SIGKILL)  # the run only: its cell process must notice and exit
     proc.wait()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.2)
+    else:
+        os.killpg(proc.pid, signal.SIGKILL)
+        pytest.fail("a cell process outlived its killed run")
     first = results.read_text().splitlines()
     assert 1 <= len(first) < 4
 

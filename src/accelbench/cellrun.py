@@ -83,8 +83,23 @@ def _is_oom(exc: BaseException) -> bool:
     return isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in str(exc).lower()
 
 
-def child_main(conn, payload: dict) -> None:
+def _exit_with_parent(parent: int, interval_s: float = 1.0) -> None:
+    """End this cell process when the run that started it is gone (killed, crashed)."""
+    import os
+    import threading
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval_s)
+        os._exit(3)
+
+    threading.Thread(target=watch, daemon=True, name="parent-watch").start()
+
+
+def child_main(conn, payload: dict, parent: int) -> None:
     """Entry point of the spawned child: always sends one result dict, unless killed."""
+    _exit_with_parent(parent)
     try:
         result = execute(payload)
         result.setdefault("status", "ok")

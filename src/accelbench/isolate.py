@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import signal
 import time
 
@@ -27,7 +28,7 @@ def run_isolated(payload: dict, timeout: float) -> dict:
     """
     ctx = mp.get_context("spawn")
     recv, send = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=child_main, args=(send, payload), name="accelbench-cell")
+    proc = ctx.Process(target=child_main, args=(send, payload, os.getpid()), name="accelbench-cell")
     proc.start()
     send.close()
     deadline = time.monotonic() + timeout
