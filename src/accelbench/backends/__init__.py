@@ -14,6 +14,7 @@ from accelbench.errors import UserError
 
 RUNTIMES: dict[str, str] = {
     "eager": "accelbench.backends.torch_eager:EagerBackend",
+    "compile": "accelbench.backends.torch_compile:CompileBackend",
 }
 EXTRA_ENV = "ACCELBENCH_EXTRA_RUNTIMES"
 
