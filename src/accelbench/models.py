@@ -106,7 +106,8 @@ def load_tokenizer(source: ModelSource):
 
 
 def build_model(source: ModelSource, labels: tuple[str, ...], attn: str = "sdpa"):
-    """A fresh token-classification model with a new head sized for `labels`."""
+    """A fresh fp32 token-classification model with a new head sized for `labels`."""
+    import torch
     from transformers import AutoModelForTokenClassification, BertConfig
 
     _quiet_transformers()
@@ -130,6 +131,7 @@ def build_model(source: ModelSource, labels: tuple[str, ...], attn: str = "sdpa"
         label2id=label2id,
         ignore_mismatched_sizes=True,
         attn_implementation=attn,
+        dtype=torch.float32,  # transformers 5 would keep a half-precision file's dtype
     )
 
 
@@ -154,10 +156,13 @@ def checkpoint_labels(directory: str) -> tuple[str, ...]:
 
 
 def load_checkpoint(directory: str, attn: str = "sdpa"):
+    import torch
     from transformers import AutoModelForTokenClassification
 
     _quiet_transformers()
-    return AutoModelForTokenClassification.from_pretrained(directory, attn_implementation=attn)
+    return AutoModelForTokenClassification.from_pretrained(
+        directory, attn_implementation=attn, dtype=torch.float32
+    )
 
 
 def checkpoint_is_meaningful(directory: str) -> bool:

@@ -14,6 +14,9 @@ from accelbench.errors import UserError
 
 RUNTIMES: dict[str, str] = {
     "eager": "accelbench.backends.torch_eager:EagerBackend",
+    "compile": "accelbench.backends.torch_compile:CompileBackend",
+    "ort": "accelbench.backends.onnxruntime:OrtBackend",
+    "ort-fused": "accelbench.backends.onnxruntime:OrtFusedBackend",
 }
 EXTRA_ENV = "ACCELBENCH_EXTRA_RUNTIMES"
 

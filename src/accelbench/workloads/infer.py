@@ -7,6 +7,7 @@ from pathlib import Path
 from accelbench.backends.base import Backend
 from accelbench.encode import synthetic_batch
 from accelbench.f1 import parity
+from accelbench.kernel_profile import profile_call
 from accelbench.measure import timed_loop
 from accelbench.models import (
     build_model,
@@ -129,5 +130,9 @@ def run_infer(cell: CellSpec, config: RunConfig, backend: Backend, run_dir: Path
         }
     )
     out["details"] = session.details()
+    if cell.device == "cuda":
+        _, out["details"]["kernel_profile"] = profile_call(
+            lambda: session.logits(device_batches[0]), cell.precision
+        )
     out["samples"] = {"latency_s": result.samples_s}
     return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ from transformers import get_linear_schedule_with_warmup
 
 from accelbench.backends.base import Backend
 from accelbench.encode import Batch, batch_order, collate, encode, synthetic_batch
+from accelbench.kernel_profile import profile_call
 from accelbench.measure import IterationTimer, synchronize
 from accelbench.models import build_model, load_tokenizer, resolve_model, save_checkpoint
 from accelbench.reference import write_reference
@@ -71,12 +73,19 @@ def run_train(
     reset_memory(cell.device)
     timer = IterationTimer(cell.device)
     losses, sizes, shapes, sentences = [], [], [], 0
+    # CUDA: the last warm-up step runs under the profiler (mode evidence), never a timed one
+    profile_at = warm - 1 if cell.device == "cuda" and warm >= 2 else None
+    kernel_profile = None
     with Telemetry(cell.device) as telemetry:
         for step in range(steps):
             batch = next(stream)
             if step >= warm:
                 timer.start()
-            loss = session.step(to_device([batch], cell.device)[0])
+            if step == profile_at:
+                run_step = functools.partial(session.step, to_device([batch], cell.device)[0])
+                loss, kernel_profile = profile_call(run_step, cell.precision)
+            else:
+                loss = session.step(to_device([batch], cell.device)[0])
             if step >= warm:
                 timer.stop()
                 sizes.append((batch.size, batch.real_tokens))
@@ -95,6 +104,8 @@ def run_train(
     if varied:
         step_ms["cv"] = per_unit_cv(samples, [b * t for b, t in shapes])
     details = session.details()
+    if kernel_profile is not None:
+        details["kernel_profile"] = kernel_profile
     metrics = {
         "samples_per_s": sum(s for s, _ in sizes) / total,
         "tokens_per_s": sum(t for _, t in sizes) / total,

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# The CUDA matrix through the CLI, in under 8 minutes on an H200, then one compact table.
+#
+#   bash bench/gpu_check.sh [F1_MODEL]        (from the repository root)
+#
+# Speed cells: bert-base architecture, synthetic fixed-shape batches, seq 128, the batch sizes of
+# DESIGN.md's reference table. F1 cells: F1_MODEL (default: bundled; or a directory written by
+# bench/make_fp16_model.py and carried along). Outputs under ${OUT:-/tmp/gpu_check}. A failing
+# run is reported and the script goes on; BUDGET_S (default 450) caps the whole script, and
+# FULL=1 adds the slow-to-compile cells (max-autotune, compiled training at batch 128).
+set -u
+
+OUT=${OUT:-/tmp/gpu_check}
+PY=${PYTHON:-python3}
+F1_MODEL=${1:-${F1_MODEL:-bundled}}
+BUDGET_S=${BUDGET_S:-450}
+export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
+export TOKENIZERS_PARALLELISM=false
+mkdir -p "$OUT"
+START=$SECONDS
+DIRS=()
+TIMING=(--min-iters 10 --min-time 1 --warmup-iters 3 --cell-timeout 240)
+SPEED=(--model bert-base --synthetic --seq-len 128 --devices cuda)
+
+run() { # run NAME ARGS...: one `accelbench run` into $OUT/NAME; failure is reported, not fatal
+    local name=$1
+    shift
+    local left=$((BUDGET_S - (SECONDS - START)))
+    if ((left < 30)); then
+        echo "== $name: skipped, ${BUDGET_S}s budget spent"
+        return 0
+    fi
+    echo "== $name (t=$((SECONDS - START))s)"
+    rm -rf "${OUT:?}/$name"
+    timeout "$left" "$PY" -m accelbench run --out "$OUT/$name" "$@" "${TIMING[@]}" \
+        >"$OUT/$name.log" 2>&1
+    local rc=$?
+    if ((rc != 0)); then
+        echo "   exit $rc; last lines of $OUT/$name.log:"
+        tail -n 3 "$OUT/$name.log" | sed 's/^/   /'
+    fi
+    DIRS+=("$OUT/$name")
+    return 0
+}
+
+if ! "$PY" -c "import accelbench, torch; assert torch.cuda.is_available(), 'no CUDA'" 2>"$OUT/preflight.log"; then
+    echo "preflight failed: $(tail -n 1 "$OUT/preflight.log")"
+    exit 1
+fi
+"$PY" -c "import torch, transformers, onnxruntime as o; print('torch', torch.__version__, '| transformers', transformers.__version__, '| onnxruntime', o.__version__, o.get_available_providers(), '|', torch.cuda.get_device_name())"
+"$PY" -m accelbench env >"$OUT/env.json" 2>&1 || echo "accelbench env failed (see $OUT/env.json)"
+"$PY" -m accelbench list >"$OUT/list.txt" 2>&1 || echo "accelbench list failed (see $OUT/list.txt)"
+
+run infer-eager "${SPEED[@]}" --workloads infer --runtimes eager \
+    --precisions fp32,tf32,fp16,bf16 --batch-size 128
+run infer-weights "${SPEED[@]}" --workloads infer --runtimes eager,compile \
+    --precisions bf16-weights --batch-size 512
+run latency-b1 "${SPEED[@]}" --workloads infer --runtimes eager,compile \
+    --compile-mode reduce-overhead --precisions bf16 --batch-size 1
+run train-eager "${SPEED[@]}" --workloads train --runtimes eager \
+    --precisions fp32,tf32,bf16,fp16 --batch-size 32 --train-steps 60
+run train-b256 "${SPEED[@]}" --workloads train --runtimes eager,compile \
+    --precisions bf16 --batch-size 256 --train-steps 40
+run f1 --model "$F1_MODEL" --devices cuda --workloads train,infer --runtimes eager,ort \
+    --precisions fp32,tf32,bf16,fp16,bf16-weights,fp16-weights --batch-size 32 --train-steps 250
+if [[ -f "$OUT/f1/checkpoint/config.json" ]]; then
+    run f1-compile --checkpoint "$OUT/f1/checkpoint" --devices cuda --workloads infer \
+        --runtimes compile --precisions fp32,bf16 --batch-size 32
+fi
+if [[ "${FULL:-0}" == 1 ]]; then
+    run infer-autotune "${SPEED[@]}" --workloads infer --runtimes compile \
+        --compile-mode max-autotune --precisions bf16-weights --batch-size 512
+    run train-compile-b128 "${SPEED[@]}" --workloads train --runtimes compile \
+        --precisions bf16 --batch-size 128 --train-steps 40
+fi
+
+echo
+"$PY" bench/gpu_table.py "${DIRS[@]}"
+echo "total $((SECONDS - START))s; records and logs under $OUT"

@@ -1,0 +1,192 @@
+"""torch.compile (Inductor) over the eager sessions: same precision modes, compiled forward.
+
+Shapes: with the `dynamic` padding policy every batch has its own length, so the model is
+compiled once with symbolic batch and length (`dynamic=True`); `bucket` and `pad-max` give few
+distinct shapes, so each gets its own static graph (`dynamic=False`) under a recompile limit
+that covers them. Compilation happens in the calls that first meet a shape; those calls are
+timed apart (`compile_time_s`) and counted, so steady state never includes compile time.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from accelbench.backends.base import Capability
+from accelbench.backends.torch_eager import TorchInfer, TorchTrain
+from accelbench.encode import Batch
+from accelbench.measure import synchronize
+from accelbench.precision import MODES, PrecisionMode, torch_capability
+from accelbench.specs import CellSpec
+
+RECOMPILE_LIMIT = 64  # static graphs per bucket width x (full, last partial) batch size
+
+
+@dataclass(frozen=True)
+class CompileOptions:
+    mode: str
+    dynamic: bool
+    shape_policy: str
+    cudagraphs: bool
+
+    @classmethod
+    def for_cell(cls, cell: CellSpec) -> CompileOptions:
+        mode = cell.compile_mode or "default"
+        dynamic = cell.padding == "dynamic"
+        policy = (
+            "dynamic=True: one graph, symbolic batch size and length"
+            if dynamic
+            else f"dynamic=False: one static graph per shape ({cell.padding} padding)"
+        )
+        return cls(mode, dynamic, policy, mode == "reduce-overhead" and cell.device == "cuda")
+
+    def compile(self, module: torch.nn.Module) -> Callable[..., Any]:
+        config = torch._dynamo.config
+        name = "recompile_limit" if hasattr(config, "recompile_limit") else "cache_size_limit"
+        setattr(config, name, max(getattr(config, name), RECOMPILE_LIMIT))
+        return torch.compile(module, mode=self.mode, dynamic=self.dynamic)
+
+    def details(self) -> dict:
+        info = {
+            "compile_mode": self.mode,
+            "dynamic_shapes": self.dynamic,
+            "shape_policy": self.shape_policy,
+            "cudagraphs": self.cudagraphs,
+        }
+        if self.mode == "reduce-overhead" and not self.cudagraphs:
+            info["compile_note"] = "reduce-overhead uses CUDA graphs only on CUDA; none here"
+        return info
+
+
+def _dynamo_counts() -> tuple[int, int]:
+    from torch._dynamo.utils import counters
+
+    return counters["stats"]["unique_graphs"], sum(counters["graph_break"].values())
+
+
+class CompileWatch:
+    """Times and counts the calls during which Dynamo compiled a new graph.
+
+    The time is the host wall time of those calls: Dynamo and Inductor compile synchronously
+    before launching, so it is compile time plus one launch. No device sync is added.
+    """
+
+    def __init__(self) -> None:
+        self._graphs0, self._breaks0 = _dynamo_counts()
+        self.compile_s = 0.0
+        self.compiling_calls = 0
+        self.calls = 0
+
+    def call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        graphs = _dynamo_counts()[0]
+        t0 = time.perf_counter()
+        out = fn(*args)
+        self.calls += 1
+        if _dynamo_counts()[0] != graphs:
+            self.compile_s += time.perf_counter() - t0
+            self.compiling_calls += 1
+        return out
+
+    def details(self) -> dict:
+        graphs, breaks = _dynamo_counts()
+        return {
+            "compile_time_s": self.compile_s,
+            "compiling_calls": self.compiling_calls,
+            "recompiles": max(0, self.compiling_calls - 1),
+            "graphs_compiled": graphs - self._graphs0,
+            "graph_breaks": breaks - self._breaks0,
+            "compiled_calls": self.calls,
+        }
+
+
+class CompiledInfer(TorchInfer):
+    """TorchInfer whose model is compiled; the example batch is compiled for in prepare."""
+
+    def __init__(
+        self, model: torch.nn.Module, device: str, mode: PrecisionMode, options: CompileOptions
+    ) -> None:
+        super().__init__(model, device, mode)
+        self.options = options
+        self.model = options.compile(self.model)
+        self.watch = CompileWatch()
+
+    def warm_up(self, example: Batch) -> None:
+        self.logits(example.to(self.device))
+        synchronize(self.device)
+
+    def logits(self, batch: Batch) -> torch.Tensor:
+        return self.watch.call(super().logits, batch)
+
+    def details(self) -> dict:
+        return {**super().details(), **self.options.details(), **self.watch.details()}
+
+
+class CompiledTrain(TorchTrain):
+    """TorchTrain with a compiled forward (backward compiled by AOTAutograd on first use).
+
+    The model is evaluated after training in eager mode: same weights, no second compile.
+    """
+
+    def __init__(self, model, device, mode, optimizer, scheduler, options: CompileOptions) -> None:
+        super().__init__(model, device, mode, optimizer, scheduler)
+        self.options = options
+        self.forward = options.compile(self.model)
+        self.watch = CompileWatch()
+
+    def step(self, batch: Batch) -> torch.Tensor:
+        return self.watch.call(super().step, batch)
+
+    def details(self) -> dict:
+        return {
+            **super().details(),
+            **self.options.details(),
+            **self.watch.details(),
+            "evaluator": "eager",
+        }
+
+
+def compiler_missing(device: str) -> str:
+    """Why Inductor cannot build kernels for `device` here, or "" when it can."""
+    if device == "cpu" and not any(shutil.which(c) for c in ("g++", "c++", "clang++")):
+        return "Inductor's CPU backend needs a C++ compiler (g++ or clang++) on PATH"
+    if device == "cuda":
+        from torch.utils._triton import has_triton
+
+        if not has_triton():
+            return "Inductor's CUDA backend needs Triton, which this torch install lacks"
+    return ""
+
+
+class CompileBackend:
+    name = "compile"
+
+    def probe(self, workload: str, device: str, precision: str) -> Capability:
+        ok, reason = torch_capability(workload, device, precision)
+        if ok:
+            reason = compiler_missing(device)
+            ok = not reason
+        return Capability(ok, reason)
+
+    def prepare_infer(
+        self, model: torch.nn.Module, cell: CellSpec, example: Batch
+    ) -> CompiledInfer:
+        session = CompiledInfer(
+            model, cell.device, MODES[cell.precision], CompileOptions.for_cell(cell)
+        )
+        session.warm_up(example)
+        return session
+
+    def prepare_train(self, model, cell, optimizer, scheduler) -> CompiledTrain:
+        return CompiledTrain(
+            model,
+            cell.device,
+            MODES[cell.precision],
+            optimizer,
+            scheduler,
+            CompileOptions.for_cell(cell),
+        )

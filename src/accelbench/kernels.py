@@ -1,0 +1,115 @@
+"""Classify CUDA kernel names: GEMM or attention, Tensor Core or not, operand dtype.
+
+The names come from cuBLAS/cuBLASLt (`ampere_sgemm_*`, `sm80_xmma_gemm_*`, `sm90_xmma_*`,
+`nvjet_*`), CUTLASS (`cutlass_80_tensorop_*`, `cutlass_80_simt_*`), flash attention
+(`flash_fwd_kernel<...>`), memory-efficient attention (`fmha_cutlassF_*`), cuDNN SDPA and
+Inductor's Triton templates (`triton_tem_*`). Reading names is a heuristic: where a name does
+not say, the answer is None, never a guess.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+ATTENTION = ("flash_fwd", "flash_bwd", "flash::", "fmha", "attention", "sdpa", "mha_")
+GEMM = ("gemm", "gemv", "nvjet", "xmma", "wgmma", "cutlass", "triton_tem_")
+SIMT = ("ffma", "sgemm", "simt", "gemv", "dgemm")
+TENSOR_CORE = (
+    "tensorop",
+    "tensor16x8",
+    "16816",
+    "1688",
+    "16832",
+    "884gemm",
+    "hmma",
+    "imma",
+    "wgmma",
+    "warpgroup",
+    "nvjet",
+    "flash_fwd",
+    "flash_bwd",
+    "native_sdpa",  # cuDNN SDPA: fp16/bf16 only
+)
+DTYPES = (  # first match wins: tf32 and bf16 before the f32/f16 they contain
+    ("tf32", ("tf32",)),
+    ("bf16", ("bf16", "bfloat16")),
+    ("fp16", ("fp16", "f16", "half", "h884", "h1688", "h16816")),
+    ("int8", ("int8", "i8816", "imma", "s8s8")),
+    ("fp32", ("f32", "sgemm", "float")),
+)
+REDUCED = ("tf32", "bf16", "fp16", "int8")  # only Tensor Core kernels run these in libraries
+
+
+@dataclass(frozen=True)
+class KernelClass:
+    kind: str  # gemm | attention | other
+    tensor_core: bool | None  # None: the name does not say
+    dtype: str | None
+
+
+def kernel_dtype(name: str) -> str | None:
+    low = name.lower()
+    return next((d for d, tokens in DTYPES if any(t in low for t in tokens)), None)
+
+
+def classify(name: str) -> KernelClass:
+    low = name.lower()
+    if any(t in low for t in ATTENTION):
+        kind = "attention"
+    elif any(t in low for t in GEMM) and "splitkreduce" not in low:
+        kind = "gemm"
+    else:
+        return KernelClass("other", None, None)
+    dtype = kernel_dtype(low)
+    if any(t in low for t in SIMT):
+        tc: bool | None = False
+    elif any(t in low for t in TENSOR_CORE) or dtype in REDUCED:
+        tc = True
+    else:
+        tc = None
+    return KernelClass(kind, tc, dtype)
+
+
+def _share(part: float, whole: float) -> float | None:
+    return part / whole if whole > 0 else None
+
+
+def summarize(kernels: Iterable[tuple[str, float]]) -> dict:
+    """Per kind (gemm, attention): time, Tensor Core share of the classified time, the share
+    no name could classify, and time by dtype. `kernels` is (name, duration in us)."""
+    out: dict = {}
+    total = 0.0
+    for kind in ("gemm", "attention"):
+        out[kind] = {"time_us": 0.0, "tc_us": 0.0, "simt_us": 0.0, "dtypes_us": {}}
+    for name, us in kernels:
+        total += us
+        cls = classify(name)
+        if cls.kind == "other":
+            continue
+        row = out[cls.kind]
+        row["time_us"] += us
+        if cls.tensor_core is not None:
+            row["tc_us" if cls.tensor_core else "simt_us"] += us
+        key = cls.dtype or "unknown"
+        row["dtypes_us"][key] = row["dtypes_us"].get(key, 0.0) + us
+    for row in (out["gemm"], out["attention"]):
+        known = row["tc_us"] + row["simt_us"]
+        row["tensor_core_share"] = _share(row.pop("tc_us"), known)
+        row["unclassified_share"] = _share(row["time_us"] - known, row["time_us"])
+        row.pop("simt_us")
+    out["kernel_time_us"] = total
+    return out
+
+
+def mode_verdict(summary: dict, precision: str) -> tuple[bool | None, str]:
+    """Did the claimed precision take effect on the GEMMs? (None: cannot tell.)"""
+    share = summary["gemm"]["tensor_core_share"]
+    if share is None:
+        return None, "no GEMM kernel name said whether it used Tensor Cores"
+    said = f"Tensor Cores {share:.0%} of classified GEMM time"
+    if precision == "fp32" and share > 0.05:
+        return False, f"strict fp32 claimed, but {said}"
+    if precision in ("tf32", "bf16", "fp16", "bf16-weights", "fp16-weights") and share < 0.5:
+        return False, f"{precision} claimed, but only {said}"
+    return True, said

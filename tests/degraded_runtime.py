@@ -1,0 +1,31 @@
+"""A deliberately degraded runtime for the accuracy-gate test: eager logits plus large noise.
+
+Joins through ACCELBENCH_EXTRA_RUNTIMES (the real plugin path), so the spawned cell imports it.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from accelbench.backends.torch_eager import EagerBackend, TorchInfer
+from accelbench.encode import Batch
+
+NOISE = 100.0
+
+
+class NoisyInfer(TorchInfer):
+    def __init__(self, inner: TorchInfer) -> None:
+        super().__init__(inner.model, inner.device, inner.mode)
+        self.generator = torch.Generator().manual_seed(0)
+
+    def logits(self, batch: Batch) -> torch.Tensor:
+        clean = super().logits(batch)
+        noise = torch.randn(clean.shape, generator=self.generator) * NOISE
+        return clean + noise.to(clean.device, clean.dtype)
+
+
+class DegradedBackend(EagerBackend):
+    name = "degraded"
+
+    def prepare_infer(self, model, cell, example) -> NoisyInfer:
+        return NoisyInfer(super().prepare_infer(model, cell, example))

@@ -1,0 +1,99 @@
+"""The accuracy gate: a cell more than --f1-tolerance points below the fp32 eager reference is
+numeric_fail and keeps its numbers. The degraded runtime joins through the real plugin path."""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from accelbench.cli import main
+
+TESTS = Path(__file__).parent
+
+
+def test_degraded_cell_is_numeric_fail_and_keeps_numbers(
+    tiny_model_dir, conll_dir, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("ACCELBENCH_EXTRA_RUNTIMES", "degraded=degraded_runtime:DegradedBackend")
+    path = [str(TESTS), os.environ.get("PYTHONPATH", "")]
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in path if p))
+    monkeypatch.syspath_prepend(str(TESTS))
+    out = tmp_path / "gate"
+    code = main(
+        [
+            "run",
+            "--model",
+            str(tiny_model_dir),
+            "--dataset",
+            f"conll:{conll_dir}",
+            "--runtimes",
+            "eager,ort,degraded",
+            "--workloads",
+            "infer",
+            "--precisions",
+            "fp32",
+            # the reference memorises the two training sentences, which are also the test set
+            "--train-steps",
+            "40",
+            "--lr",
+            "5e-3",
+            "--batch-size",
+            "4",
+            "--min-iters",
+            "2",
+            "--min-time",
+            "0.05",
+            "--warmup-iters",
+            "1",
+            "--threads",
+            "1",
+            "--out",
+            str(out),
+        ]
+    )
+    assert code == 0
+    recs = {
+        r["spec"]["runtime"] + "/" + r["role"]: r
+        for r in map(json.loads, (out / "results.jsonl").read_text().splitlines())
+    }
+    reference = recs["eager/reference"]["metrics"]["f1"]
+    assert reference > 0.5, "the gate needs a reference with a real F1"
+    assert recs["ort/cell"]["status"] == "ok"
+    assert recs["ort/cell"]["metrics"]["f1"] == pytest.approx(reference)
+    bad = recs["degraded/cell"]
+    assert bad["status"] == "numeric_fail"
+    assert "below the fp32 eager reference" in bad["reason"]
+    m = bad["metrics"]
+    assert m["f1"] < reference - 0.01
+    assert m["delta_f1"] < -0.01
+    assert m["samples_per_s"] > 0 and m["latency_ms"]["p50"] > 0
+
+    lenient = tmp_path / "lenient"
+    code = main(
+        [
+            "run",
+            "--checkpoint",
+            str(out / "checkpoint"),
+            "--dataset",
+            f"conll:{conll_dir}",
+            "--runtimes",
+            "degraded",
+            "--workloads",
+            "infer",
+            "--precisions",
+            "fp32",
+            "--f1-tolerance",
+            "100",
+            "--min-iters",
+            "2",
+            "--min-time",
+            "0.05",
+            "--out",
+            str(lenient),
+        ]
+    )
+    assert code == 0
+    last = json.loads((lenient / "results.jsonl").read_text().splitlines()[-1])
+    assert last["spec"]["runtime"] == "degraded"
+    assert last["status"] == "ok", "a 100-point tolerance lets the same cell pass"

@@ -1,0 +1,126 @@
+"""compile and ONNX Runtime cells end to end on the tiny BERT, held to the eager fp32 reference."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from accelbench.cli import main
+from test_integration import FAST
+
+RUNTIMES = ("eager", "compile", "ort", "ort-fused")
+
+
+def records(run_dir: Path) -> dict[tuple[str, str, str, str], dict]:
+    out = {}
+    for line in (run_dir / "results.jsonl").read_text().splitlines():
+        rec = json.loads(line)
+        spec = rec["spec"]
+        out[(spec["workload"], spec["runtime"], spec["device"], spec["precision"])] = rec
+    return out
+
+
+@pytest.fixture(scope="module")
+def recs(tiny_model_dir, tmp_path_factory) -> dict:
+    out = tmp_path_factory.mktemp("runtimes") / "r"
+    code = main(
+        [
+            "run",
+            "--model",
+            str(tiny_model_dir),
+            "--out",
+            str(out),
+            "--runtimes",
+            ",".join(RUNTIMES),
+            "--devices",
+            "cpu,cuda",
+            "--precisions",
+            "fp32,int8",
+            "--threads",
+            "1",
+            *FAST,
+        ]
+    )
+    assert code == 0
+    return records(out)
+
+
+CPU_OK = [
+    ("train", "eager", "fp32"),
+    ("train", "compile", "fp32"),
+    ("infer", "eager", "fp32"),
+    ("infer", "compile", "fp32"),
+    ("infer", "ort", "fp32"),
+    ("infer", "ort", "int8"),
+    ("infer", "ort-fused", "fp32"),
+    ("infer", "ort-fused", "int8"),
+]
+
+
+@pytest.mark.parametrize("workload,runtime,precision", CPU_OK)
+def test_cpu_cells_run_end_to_end(recs, workload, runtime, precision):
+    rec = recs[(workload, runtime, "cpu", precision)]
+    assert rec["status"] == "ok", rec["reason"]
+    m = rec["metrics"]
+    assert m["samples_per_s"] > 0
+    assert 0.0 <= m["f1"] <= 1.0
+
+
+@pytest.mark.parametrize("runtime", ["compile", "ort", "ort-fused"])
+def test_fp32_runtimes_agree_with_eager(recs, runtime):
+    m = recs[("infer", runtime, "cpu", "fp32")]["metrics"]
+    assert m["max_abs_logit_diff"] < 1e-4
+    assert m["argmax_agreement"] == pytest.approx(1.0)  # same tags on every word: same F1
+    assert m["delta_f1"] == pytest.approx(0.0)
+
+
+def test_int8_is_close_but_not_identical(recs):
+    m = recs[("infer", "ort", "cpu", "int8")]["metrics"]
+    assert 0 < m["max_abs_logit_diff"] < 1.0
+    assert m["argmax_agreement"] > 0.9
+
+
+def test_compile_records_compile_time_apart_and_no_recompile_per_batch(recs):
+    infer = recs[("infer", "compile", "cpu", "fp32")]
+    d = infer["details"]
+    assert d["compile_mode"] == "default"
+    assert d["dynamic_shapes"] is True and "dynamic=True" in d["shape_policy"]
+    assert d["compile_time_s"] > 0 and d["compiling_calls"] >= 1
+    assert d["compiled_calls"] > infer["metrics"]["distinct_batches"]
+    assert d["recompiles"] <= 1
+    assert d["graph_breaks"] == 0
+    train = recs[("train", "compile", "cpu", "fp32")]["details"]
+    assert train["compile_time_s"] > 0
+    assert train["recompiles"] <= 1
+    assert train["evaluator"] == "eager"
+
+
+def test_ort_records_export_provider_and_threads(recs):
+    for runtime in ("ort", "ort-fused"):
+        d = recs[("infer", runtime, "cpu", "fp32")]["details"]
+        assert d["exporter"].startswith("torch.onnx.export")
+        assert d["opset"] == 17 and d["export_time_s"] > 0
+        assert d["provider"] == d["provider_requested"] == "CPUExecutionProvider"
+        assert d["intra_op_num_threads"] == 1
+        assert d["graph_optimization_level"] == "ORT_ENABLE_ALL"
+    assert recs[("infer", "ort", "cpu", "fp32")]["details"]["graph"] == "plain export"
+    assert "quantize_dynamic" in recs[("infer", "ort", "cpu", "int8")]["details"]["quantization"]
+
+
+def test_ort_fused_graph_has_fused_attention(recs):
+    for precision in ("fp32", "int8"):
+        d = recs[("infer", "ort-fused", "cpu", precision)]["details"]
+        assert d["graph"] == "fused"
+        assert d["fused_attention"] == 2  # one per layer of the tiny model
+        assert d["fusion_stats"]["Attention"] == 2
+        assert "fusion_warning" not in d
+
+
+def test_unsupported_cells_say_why(recs):
+    for key, rec in recs.items():
+        if key[2] == "cuda":
+            assert rec["status"] == "unsupported", rec["label"]
+            assert rec["reason"]
+    assert "CUDAExecutionProvider" in recs[("infer", "ort", "cuda", "fp32")]["reason"]
+    assert "inference only" in recs[("train", "ort", "cpu", "fp32")]["reason"]
+    assert "int8" in recs[("infer", "compile", "cpu", "int8")]["reason"]
