@@ -6,10 +6,12 @@ import argparse
 import json
 import socket
 import sys
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
 from accelbench.errors import UserError
+from accelbench.presets import merge, preset_names, preset_path, read_matrix
 from accelbench.specs import COMPILE_MODES, PADDINGS, RunConfig
 
 
@@ -17,13 +19,16 @@ def _csv(text: str) -> tuple[str, ...]:
     return tuple(x.strip() for x in text.split(",") if x.strip())
 
 
-def _batch_size(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"batch size must be a whole number, got {text!r}"
-        ) from None
+def _ints(what: str) -> Callable[[str], tuple[int, ...]]:
+    def parse(text: str) -> tuple[int, ...]:
+        try:
+            return tuple(int(x) for x in _csv(text))
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{what} must be a whole number or a comma list of them, got {text!r}"
+            ) from None
+
+    return parse
 
 
 class _Parser(argparse.ArgumentParser):
@@ -53,8 +58,20 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--padding", dest="paddings", type=_csv, default=d.paddings, help=",".join(PADDINGS)
     )
-    run.add_argument("--batch-size", type=_batch_size, default=d.batch_size)
-    run.add_argument("--seq-len", type=int, default=d.seq_len)
+    run.add_argument(
+        "--batch-size",
+        dest="batch_sizes",
+        type=_ints("batch size"),
+        default=d.batch_sizes,
+        help="one or a comma list (one cell per value; the reference fine-tune uses the first)",
+    )
+    run.add_argument(
+        "--seq-len",
+        dest="seq_lens",
+        type=_ints("seq len"),
+        default=d.seq_lens,
+        help="one or a comma list",
+    )
     run.add_argument("--train-steps", type=int, default=d.train_steps)
     run.add_argument(
         "--epochs", type=float, default=None, help="train for N epochs instead of --train-steps"
@@ -95,6 +112,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="finish an interrupted run: only cells without a record run",
     )
 
+    source = run.add_mutually_exclusive_group()
+    source.add_argument(
+        "--preset",
+        default=None,
+        help=f"a matrix from bench/presets: {', '.join(preset_names())}; flags override it",
+    )
+    source.add_argument(
+        "--matrix", type=Path, default=None, help="a YAML matrix file; flags override it"
+    )
+    _flags_override_presets(run)
+
     sub.add_parser("list", help="every runtime x device x precision and whether it runs here")
     sub.add_parser("env", help="print this machine's environment fingerprint (JSON)")
     rep = sub.add_parser("report", help="write report.md and report.html for a run directory")
@@ -102,12 +130,24 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def config_from_args(args: argparse.Namespace) -> RunConfig:
+def _flags_override_presets(run: argparse.ArgumentParser) -> None:
+    """RunConfig flags stay absent from the namespace unless given, so a preset can fill them;
+    their defaults (RunConfig's own) are shown in --help."""
     keys = set(RunConfig.__dataclass_fields__)
-    values = {k: v for k, v in vars(args).items() if k in keys}
-    if args.epochs is not None:
-        values["train_steps"] = None
-    return RunConfig(**values)
+    for action in run._actions:
+        if action.dest in keys:
+            if action.default not in (None, False):
+                shown = action.default
+                if isinstance(shown, tuple):
+                    shown = ",".join(map(str, shown))
+                action.help = f"{action.help or ''} (default: {shown})".lstrip()
+            action.default = argparse.SUPPRESS
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    flags = {k: v for k, v in vars(args).items() if k in RunConfig.__dataclass_fields__}
+    source = preset_path(args.preset) if args.preset else args.matrix
+    return RunConfig(**merge(read_matrix(source) if source else {}, flags))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
