@@ -1,4 +1,4 @@
-"""accelbench run | list | env | report: parse, call the library, print."""
+"""accelbench run | list | env | report | compare: parse, call the library, print."""
 
 from __future__ import annotations
 
@@ -125,8 +125,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("list", help="every runtime x device x precision and whether it runs here")
     sub.add_parser("env", help="print this machine's environment fingerprint (JSON)")
-    rep = sub.add_parser("report", help="write report.md and report.html for a run directory")
-    rep.add_argument("run_dir", type=Path)
+    rep = sub.add_parser(
+        "report", help="write report.html, report.md and summary.csv for run directories"
+    )
+    rep.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR")
+    rep.add_argument("--out", type=Path, default=None, help="default: the first RUN_DIR")
+    cmp = sub.add_parser("compare", help="compare runs cell by cell against the first (BASE)")
+    cmp.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR", help="BASE NEW [NEW...]")
+    cmp.add_argument("--out", type=Path, default=None, help="default: the last RUN_DIR")
+    cmp.add_argument(
+        "--fail-on-regression",
+        type=float,
+        default=None,
+        metavar="PCT",
+        help="exit 1 if a matched cell's throughput drops by more than PCT %% "
+        "or its F1 by more than --f1-tolerance points",
+    )
+    cmp.add_argument("--f1-tolerance", type=float, default=RunConfig().f1_tolerance)
     return p
 
 
@@ -191,12 +206,32 @@ def cmd_env(_: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from accelbench.report.render import write_report
 
-    for path in write_report(args.run_dir):
+    for path in write_report(args.run_dirs, args.out):
         print(path)
     return 0
 
 
-COMMANDS = {"run": cmd_run, "list": cmd_list, "env": cmd_env, "report": cmd_report}
+def cmd_compare(args: argparse.Namespace) -> int:
+    from accelbench.report.compare import run_compare
+
+    if len(args.run_dirs) < 2:
+        raise UserError("compare needs BASE and at least one NEW run directory")
+    return run_compare(
+        args.run_dirs,
+        args.out,
+        args.fail_on_regression,
+        args.f1_tolerance,
+        warn=lambda line: print(f"accelbench: warning: {line}", file=sys.stderr),
+    )
+
+
+COMMANDS = {
+    "run": cmd_run,
+    "list": cmd_list,
+    "env": cmd_env,
+    "report": cmd_report,
+    "compare": cmd_compare,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
