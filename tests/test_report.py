@@ -92,3 +92,20 @@ def test_report_of_several_runs_and_out_dir(report_dir, tmp_path):
     df = pd.read_csv(out / "summary.csv")
     assert set(df["run"]) == {"cpu-run", "second"}
     assert "cpu-run" in (out / "report.md").read_text()
+
+
+def test_warnings_survive_a_frame_without_missing_flags():
+    """All cells measured: pandas stores `stable` as numpy bools, still flagged as unstable."""
+    import json
+
+    from accelbench.report.frame import records_frame
+    from accelbench.report.tables import workload_table
+
+    records = [json.loads(line) for line in (DATA / "results.jsonl").read_text().splitlines()]
+    measured = [r for r in records if r["status"] == "ok"]
+    df = records_frame(measured)
+    assert df["stable"].dtype == bool
+    table = workload_table(df, "infer")
+    unstable = (~df.loc[df["workload"] == "infer", "stable"]).sum()
+    warned = sum(c.tone == "warn" and c.note.startswith("unstable:") for r in table.rows for c in r)
+    assert warned == unstable > 0

@@ -143,7 +143,7 @@ class CellSpec:
         mode = f"[{self.compile_mode}]" if self.runtime == "compile" else ""
         return (
             f"{self.workload} {self.runtime}{mode} {self.device} {self.precision} "
-            f"{self.padding} b{self.batch_size}"
+            f"{self.padding} b{self.batch_size} s{self.seq_len}"
         )
 
     def to_json(self) -> dict:

@@ -145,6 +145,11 @@ def records_frame(records: Sequence[dict], run: str = "") -> pd.DataFrame:
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
+def is_false(value: object) -> bool:
+    """A boolean column's False (numpy or Python), not its missing values."""
+    return value is not None and not pd.isna(value) and not bool(value)
+
+
 def runs_frame(runs: Sequence[Run]) -> pd.DataFrame:
     return pd.concat([records_frame(r.records, r.name) for r in runs], ignore_index=True)
 

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from accelbench.report.frame import is_false
 from accelbench.report.labels import cell_labels
 
 PALETTE = {
@@ -50,7 +51,7 @@ def _barh(
     fig, ax = plt.subplots(figsize=(8, 0.42 * len(df) + 1.4))
     bars = ax.barh(labels, values, color=[_color(p) for p in df["precision"]])
     for bar, stable in zip(bars, df["stable"], strict=True):
-        if stable is False:
+        if is_false(stable):
             bar.set_hatch(UNSTABLE_HATCH)
             bar.set_edgecolor("#b58900")
     for y, (v, end) in enumerate(zip(values, values if text_at is None else text_at, strict=True)):

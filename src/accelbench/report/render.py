@@ -12,7 +12,7 @@ from matplotlib.figure import Figure as MplFigure
 
 from accelbench.report import plots
 from accelbench.report.doc import Block, Bullets, Figure, Heading, Para
-from accelbench.report.frame import Run, load_run, runs_frame
+from accelbench.report.frame import Run, is_false, load_run, runs_frame
 from accelbench.report.html import to_html
 from accelbench.report.labels import cell_labels, ordered
 from accelbench.report.markdown import to_markdown
@@ -23,6 +23,7 @@ from accelbench.report.tables import (
     num,
     workload_table,
 )
+from accelbench.stats import CV_LIMIT
 
 TITLES = {"train": "Training (fine-tuning)", "infer": "Inference"}
 
@@ -60,12 +61,13 @@ def _overview(runs: Sequence[Run], df: pd.DataFrame) -> list[Block]:
             )
     if best:
         blocks.append(Bullets(tuple(best), tone="good"))
-    unstable = df[df["status"].isin(MEASURED) & (df["stable"] == False)]  # noqa: E712
+    unstable = df[df["status"].isin(MEASURED) & df["stable"].map(is_false)]
     if len(unstable):
         blocks.append(
             Para(
                 f"{len(unstable)} of {df['status'].isin(MEASURED).sum()} measured cells are "
-                "unstable (too few samples or CV above 5%): their numbers carry ⚠ and a note.",
+                f"unstable (too few samples or CV above {CV_LIMIT:.0%}): their numbers carry ⚠ "
+                "and a note.",
                 tone="warn",
             )
         )

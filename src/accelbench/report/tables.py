@@ -7,7 +7,7 @@ import math
 import pandas as pd
 
 from accelbench.report.doc import Cell, Table
-from accelbench.report.frame import Run
+from accelbench.report.frame import Run, is_false
 from accelbench.report.labels import ordered, varying
 from accelbench.report.ratios import MEASURED
 
@@ -45,7 +45,7 @@ def _speedup(row: pd.Series, baseline_unstable: bool) -> Cell:
     if row["runtime"] == "eager" and row["precision"] == "fp32":
         return Cell("1 (baseline)", tone="muted", numeric=True)
     text = f"{row['speedup']:.2f}× [{row['speedup_low']:.2f}–{row['speedup_high']:.2f}]"
-    if row["stable"] is False or baseline_unstable:
+    if is_false(row["stable"]) or baseline_unstable:
         return Cell(text, "warn", "speedup rests on an unstable measurement (see notes)", True)
     tone = "good" if row["speedup_low"] > 1 else "bad" if row["speedup_high"] < 1 else None
     return Cell(text, tone, numeric=True)
@@ -57,7 +57,7 @@ def _f1(row: pd.Series) -> Cell:
     text = f"{row['f1'] * 100:.1f}"
     if row["status"] == "numeric_fail":
         return Cell(text, "bad", row["reason"], True)
-    if row["f1_meaningful"] is False:
+    if is_false(row["f1_meaningful"]):
         return Cell(text, "muted", "random-init model: F1 shows the pipeline, not accuracy", True)
     return Cell(text, numeric=True)
 
@@ -69,7 +69,7 @@ def _delta(row: pd.Series) -> Cell:
 
 
 def _throughput(row: pd.Series) -> Cell:
-    if row["stable"] is False:
+    if is_false(row["stable"]):
         return Cell(num(row["samples_per_s"]), "warn", f"unstable: {row['unstable_reasons']}", True)
     return Cell(num(row["samples_per_s"]), numeric=True)
 
@@ -91,7 +91,7 @@ def workload_table(df: pd.DataFrame, workload: str) -> Table | None:
     unstable_base = {
         (r.run_id, r.device, r.padding, r.batch_size, r.seq_len)
         for r in part.itertuples()
-        if r.runtime == "eager" and r.precision == "fp32" and r.stable is False
+        if r.runtime == "eager" and r.precision == "fp32" and is_false(r.stable)
     }
     columns = [SHAPE_COLUMNS[c] for c in shapes]
     columns += ["runtime", "precision", "seq/s", "tok/s", "speedup", "F1 %", "ΔF1", "p50 ms"]
