@@ -45,22 +45,25 @@ def _overview(runs: Sequence[Run], df: pd.DataFrame) -> list[Block]:
         part = df[df["run"] == run.name]
         counts = ", ".join(f"{n} {s}" for s, n in part["status"].value_counts().items())
         created = run.meta.get("created_at", "")[:19].replace("T", " ")
-        lines.append(f"{run.name}: run {run.meta.get('run_id', '?')} {created} UTC, {counts}")
+        when = f" started {created} UTC" if created else ""
+        lines.append(f"{run.name}: run {run.records[0].get('run_id', '?')}{when}, {counts}")
     blocks: list[Block] = [Bullets(tuple(lines))]
-    best = []
+    best, all_faster = [], True
     for workload in ("train", "infer"):
         part = df[(df["workload"] == workload) & df["speedup"].notna() & (df["status"] == "ok")]
         if len(part) > 1:
             top = part.loc[part["speedup"].idxmax()]
             name = cell_labels(part).loc[top.name]
             delta = "" if pd.isna(top["delta_f1"]) else f", ΔF1 {top['delta_f1'] * 100:+.2f} points"
+            delta += " (unstable measurement)" if is_false(top["stable"]) else ""
+            all_faster &= bool(top["speedup_low"] > 1)
             best.append(
                 f"{TITLES[workload]}: largest speedup over fp32 eager: {name}, "
                 f"{top['speedup']:.2f}× (95% CI {top['speedup_low']:.2f}–"
                 f"{top['speedup_high']:.2f}), {num(top['samples_per_s'])} sentences/s{delta}"
             )
     if best:
-        blocks.append(Bullets(tuple(best), tone="good"))
+        blocks.append(Bullets(tuple(best), tone="good" if all_faster else None))
     unstable = df[df["status"].isin(MEASURED) & df["stable"].map(is_false)]
     if len(unstable):
         blocks.append(

@@ -20,7 +20,11 @@ SHAPE_COLUMNS = {
 }
 LEGEND = (
     ("speedup", "sentences/s over fp32 eager of the same run and shape, 95% bootstrap CI"),
-    ("ΔF1", "entity F1 points against the fp32 eager reference"),
+    (
+        "ΔF1",
+        "entity F1 points against fp32 eager (infer: the run's reference pass; train: "
+        "the fp32 eager fine-tune of the same shape)",
+    ),
     ("p50/p99", "per-batch latency (infer) or per-step time (train)"),
     ("memory", "CUDA peak allocated on cuda cells, process peak RSS on cpu"),
     ("⚠", "hover or see the numbered notes"),
@@ -229,7 +233,9 @@ def environment_tables(runs: list[Run]) -> list[Table]:
     settings = []
     for r in runs:
         data = next((rec["data"] for rec in r.records if rec.get("data")), {})
-        settings.append({**r.meta.get("config", {}), **data, "dataset": data.get("dataset")})
+        config = r.meta.get("config", {})
+        dataset = "synthetic" if config.get("synthetic") else config.get("dataset")
+        settings.append({**config, **data, "dataset": data.get("dataset", dataset)})
     tables = [_grid(title, keys, names, envs) for title, keys in ENV_ROWS.items()]
     tables.append(_grid("Run settings", SETTINGS, names, settings))
     flags: dict[str, dict] = {}
