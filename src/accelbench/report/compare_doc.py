@@ -84,6 +84,8 @@ def _figure(matches: Sequence[Match]) -> Figure | None:
     ax.barh(y, ratios - 1, left=1, color=bar_colors)
     ax.errorbar(ratios, y, xerr=err, fmt="none", ecolor="black", capsize=3)
     ax.axvline(1, color="black", lw=0.8)
+    lows, highs = [m.speed.low for m in shown], [m.speed.high for m in shown]
+    ax.set_xlim(min(0.95, 0.95 * min(lows)), max(1.05, 1.05 * max(highs)))
     labels = [m.label + (f" ({m.new_run})" if len(runs) > 1 else "") for m in shown]
     ax.set_yticks(y, labels, fontsize=8)
     ax.invert_yaxis()

@@ -46,12 +46,13 @@ def _barh(
     fmt: str,
     labels: pd.Series | None = None,
     text_at: pd.Series | None = None,
+    hatch_unstable: bool = True,
 ) -> Figure:
     labels = cell_labels(df) if labels is None else labels
     fig, ax = plt.subplots(figsize=(8, 0.42 * len(df) + 1.4))
     bars = ax.barh(labels, values, color=[_color(p) for p in df["precision"]])
     for bar, stable in zip(bars, df["stable"], strict=True):
-        if is_false(stable):
+        if hatch_unstable and is_false(stable):
             bar.set_hatch(UNSTABLE_HATCH)
             bar.set_edgecolor("#b58900")
     for y, (v, end) in enumerate(zip(values, values if text_at is None else text_at, strict=True)):
@@ -99,7 +100,7 @@ def pareto_mask(speed: np.ndarray, f1: np.ndarray) -> np.ndarray:
 
 def f1_vs_throughput(df: pd.DataFrame) -> Figure | None:
     scored = df[df["f1"].notna() & df["samples_per_s"].notna()]
-    workloads = [w for w in ("train", "infer") if (scored["workload"] == w).any()]
+    workloads = [w for w in ("train", "infer") if (scored["workload"] == w).sum() > 1]
     if not workloads:
         return None
     fig, axes = plt.subplots(1, len(workloads), figsize=(6.2 * len(workloads), 4.6), squeeze=False)
@@ -198,8 +199,8 @@ def loss_curves(curves: dict[str, tuple[str, list[list[float]]]]) -> Figure | No
 
 
 def memory(df: pd.DataFrame, column: str, what: str) -> Figure | None:
-    part = df[df[column].notna()]
+    part = df[df[column].notna()].sort_values("workload", key=lambda w: w != "train", kind="stable")
     if part.empty:
         return None
     labels = part["workload"] + " " + cell_labels(part)
-    return _barh(part, part[column], f"memory: {what}", "MB", ",.0f", labels)
+    return _barh(part, part[column], f"memory: {what}", "MB", ",.0f", labels, hatch_unstable=False)
