@@ -123,9 +123,10 @@ def test_report_writes_markdown_and_self_contained_html(run_dir, capsys):
     html = (run_dir / "report.html").read_text()
     md = (run_dir / "report.md").read_text()
     assert "http://" not in html and "https://" not in html
-    assert html.count("data:image/png;base64,") >= 2
+    assert html.count("data:image/png;base64,") >= 4
     assert "(figures/throughput_infer.png)" in md
-    assert (run_dir / "figures" / "f1_infer.png").stat().st_size > 1000
+    assert (run_dir / "figures" / "f1_vs_throughput.png").stat().st_size > 1000
+    assert (run_dir / "summary.csv").is_file()
 
 
 def test_resume_runs_nothing_twice(run_dir, capsys):

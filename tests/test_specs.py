@@ -17,7 +17,7 @@ def test_matrix_is_the_product_train_first():
 def test_cell_id_is_stable_and_depends_on_the_spec():
     a = expand(RunConfig())[0]
     assert a.cell_id == expand(RunConfig())[0].cell_id
-    assert a.cell_id != expand(RunConfig(batch_size=16))[0].cell_id
+    assert a.cell_id != expand(RunConfig(batch_sizes=(16,)))[0].cell_id
     assert len(a.cell_id) == 16
 
 
@@ -44,14 +44,36 @@ def test_synthetic_cells_use_fixed_shapes():
         ({"devices": ("tpu",)}, "unknown device 'tpu'"),
         ({"precisions": ("fp8",)}, "unknown precision 'fp8'"),
         ({"paddings": ("left",)}, "unknown padding 'left'"),
-        ({"batch_size": 0}, "--batch-size must be positive"),
-        ({"seq_len": 4}, "--seq-len must be between"),
+        ({"batch_sizes": (0,)}, "--batch-size must be positive"),
+        ({"batch_sizes": ()}, "--batch-size is empty"),
+        ({"seq_lens": (128, 4)}, "--seq-len must be between"),
         ({"workloads": ()}, "--workloads is empty"),
     ],
 )
 def test_bad_config_names_the_problem(kwargs, needle):
     with pytest.raises(UserError, match=needle):
         RunConfig(**kwargs)
+
+
+def test_batch_and_seq_sweeps_give_one_cell_per_value():
+    cfg = RunConfig(
+        workloads=("infer",), precisions=("fp32",), batch_sizes=(8, 32), seq_lens=(64, 128)
+    )
+    cells = expand(cfg)
+    assert {(c.batch_size, c.seq_len) for c in cells} == {(8, 64), (8, 128), (32, 64), (32, 128)}
+    single = expand(RunConfig(workloads=("infer",), precisions=("fp32",), batch_sizes=(32,)))
+    assert single[0].cell_id in {
+        c.cell_id
+        for c in expand(RunConfig(workloads=("infer",), precisions=("fp32",), batch_sizes=(8, 32)))
+    }
+    assert reference_train_cell(cfg).batch_size == 8
+
+
+def test_run_json_from_before_sweeps_still_loads():
+    old = {**RunConfig().to_json(), "batch_size": 16, "seq_len": 64}
+    del old["batch_sizes"], old["seq_lens"]
+    cfg = RunConfig.from_json(old)
+    assert (cfg.batch_sizes, cfg.seq_lens) == ((16,), (64,))
 
 
 def test_round_trip_json():

@@ -1,9 +1,10 @@
 import math
 
+import numpy as np
 import pytest
 
 from accelbench import flops
-from accelbench.stats import per_unit_cv, repeat_cv, summarize, verdict
+from accelbench.stats import bootstrap_ratio, per_unit_cv, repeat_cv, summarize, verdict
 
 
 def test_summarize_known_samples():
@@ -92,3 +93,46 @@ def test_verdict_takes_telemetry_reasons():
     ]
     assert tele["energy_per_sample_j"] == 2.0
     assert not verdict(summarize([1.0] * 20), reasons)["stable"]
+
+
+def test_bootstrap_ratio_of_means():
+    rng = np.random.default_rng(1)
+    base = 2.0 + 0.05 * rng.standard_normal(200)
+    fast = 1.0 + 0.05 * rng.standard_normal(200)
+    ci = bootstrap_ratio(base, fast)
+    assert ci.ratio == pytest.approx(base.mean() / fast.mean())
+    assert ci.low < ci.ratio < ci.high
+    assert ci.low > 1.9 and ci.high < 2.1
+    assert ci.confidence == 0.95
+    assert bootstrap_ratio(base, fast) == ci  # seeded: reproducible
+
+
+def test_bootstrap_ratio_identical_constant_samples():
+    ci = bootstrap_ratio([3.0] * 12, [3.0] * 12)
+    assert (ci.ratio, ci.low, ci.high) == (1.0, 1.0, 1.0)
+
+
+def test_bootstrap_ratio_strata_weigh_each_batch_once_per_cycle():
+    # a loop cycling over a 1 s and a 9 s batch; the candidate stopped mid-cycle (3 x 1 s, 2 x 9 s)
+    base = [1.0, 9.0] * 10
+    new = [0.5, 4.5, 0.5, 4.5, 0.5]
+    assert bootstrap_ratio(base, new, strata=2).ratio == pytest.approx(2.0)
+    assert bootstrap_ratio(base, new).ratio != pytest.approx(2.0)  # plain means are biased
+
+
+def test_bootstrap_ratio_paired_cancels_step_differences():
+    rng = np.random.default_rng(2)
+    steps = rng.uniform(1.0, 10.0, 100)  # unequal steps, identical in both runs
+    noise = 1 + 0.01 * rng.standard_normal(100)
+    paired = bootstrap_ratio(steps * 2, steps * noise, paired=True)
+    loose = bootstrap_ratio(steps * 2, steps * noise)
+    assert paired.high - paired.low < (loose.high - loose.low) / 5
+    assert paired.low < 2.0 / noise.mean() < paired.high
+
+
+def test_bootstrap_ratio_median_and_bad_input():
+    assert bootstrap_ratio([1.0, 1.0, 100.0], [0.5, 0.5, 0.5], center="median").ratio == 2.0
+    with pytest.raises(ValueError, match="paired"):
+        bootstrap_ratio([1.0, 2.0], [1.0], paired=True)
+    with pytest.raises(ValueError, match="center"):
+        bootstrap_ratio([1.0], [1.0], center="mode")

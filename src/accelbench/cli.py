@@ -1,4 +1,4 @@
-"""accelbench run | list | env | report: parse, call the library, print."""
+"""accelbench run | list | env | report | compare: parse, call the library, print."""
 
 from __future__ import annotations
 
@@ -6,10 +6,12 @@ import argparse
 import json
 import socket
 import sys
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
 from accelbench.errors import UserError
+from accelbench.presets import merge, preset_names, preset_path, read_matrix
 from accelbench.specs import COMPILE_MODES, PADDINGS, RunConfig
 
 
@@ -17,13 +19,16 @@ def _csv(text: str) -> tuple[str, ...]:
     return tuple(x.strip() for x in text.split(",") if x.strip())
 
 
-def _batch_size(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"batch size must be a whole number, got {text!r}"
-        ) from None
+def _ints(what: str) -> Callable[[str], tuple[int, ...]]:
+    def parse(text: str) -> tuple[int, ...]:
+        try:
+            return tuple(int(x) for x in _csv(text))
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{what} must be a whole number or a comma list of them, got {text!r}"
+            ) from None
+
+    return parse
 
 
 class _Parser(argparse.ArgumentParser):
@@ -53,8 +58,20 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--padding", dest="paddings", type=_csv, default=d.paddings, help=",".join(PADDINGS)
     )
-    run.add_argument("--batch-size", type=_batch_size, default=d.batch_size)
-    run.add_argument("--seq-len", type=int, default=d.seq_len)
+    run.add_argument(
+        "--batch-size",
+        dest="batch_sizes",
+        type=_ints("batch size"),
+        default=d.batch_sizes,
+        help="one or a comma list (one cell per value; the reference fine-tune uses the first)",
+    )
+    run.add_argument(
+        "--seq-len",
+        dest="seq_lens",
+        type=_ints("seq len"),
+        default=d.seq_lens,
+        help="one or a comma list",
+    )
     run.add_argument("--train-steps", type=int, default=d.train_steps)
     run.add_argument(
         "--epochs", type=float, default=None, help="train for N epochs instead of --train-steps"
@@ -106,6 +123,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="finish an interrupted run: only cells without a record run",
     )
 
+    source = run.add_mutually_exclusive_group()
+    source.add_argument(
+        "--preset",
+        default=None,
+        help=f"a matrix from bench/presets: {', '.join(preset_names())}; flags override it",
+    )
+    source.add_argument(
+        "--matrix", type=Path, default=None, help="a YAML matrix file; flags override it"
+    )
+    _flags_override_presets(run)
+
     sub.add_parser("list", help="every runtime x device x precision and whether it runs here")
     env = sub.add_parser("env", help="print this machine's environment fingerprint (JSON)")
     env.add_argument(
@@ -113,17 +141,44 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also measure matmul TFLOP/s per dtype and copy GB/s on each device here",
     )
-    rep = sub.add_parser("report", help="write report.md and report.html for a run directory")
-    rep.add_argument("run_dir", type=Path)
+    rep = sub.add_parser(
+        "report", help="write report.html, report.md and summary.csv for run directories"
+    )
+    rep.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR")
+    rep.add_argument("--out", type=Path, default=None, help="default: the first RUN_DIR")
+    cmp = sub.add_parser("compare", help="compare runs cell by cell against the first (BASE)")
+    cmp.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR", help="BASE NEW [NEW...]")
+    cmp.add_argument("--out", type=Path, default=None, help="default: the last RUN_DIR")
+    cmp.add_argument(
+        "--fail-on-regression",
+        type=float,
+        default=None,
+        metavar="PCT",
+        help="exit 1 if a matched cell's throughput drops by more than PCT %% "
+        "or its F1 by more than --f1-tolerance points",
+    )
+    cmp.add_argument("--f1-tolerance", type=float, default=RunConfig().f1_tolerance)
     return p
 
 
-def config_from_args(args: argparse.Namespace) -> RunConfig:
+def _flags_override_presets(run: argparse.ArgumentParser) -> None:
+    """RunConfig flags stay absent from the namespace unless given, so a preset can fill them;
+    their defaults (RunConfig's own) are shown in --help."""
     keys = set(RunConfig.__dataclass_fields__)
-    values = {k: v for k, v in vars(args).items() if k in keys}
-    if args.epochs is not None:
-        values["train_steps"] = None
-    return RunConfig(**values)
+    for action in run._actions:
+        if action.dest in keys:
+            if action.default not in (None, False):
+                shown = action.default
+                if isinstance(shown, tuple):
+                    shown = ",".join(map(str, shown))
+                action.help = f"{action.help or ''} (default: {shown})".lstrip()
+            action.default = argparse.SUPPRESS
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    flags = {k: v for k, v in vars(args).items() if k in RunConfig.__dataclass_fields__}
+    source = preset_path(args.preset) if args.preset else args.matrix
+    return RunConfig(**merge(read_matrix(source) if source else {}, flags))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -175,12 +230,32 @@ def cmd_env(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from accelbench.report.render import write_report
 
-    for path in write_report(args.run_dir):
+    for path in write_report(args.run_dirs, args.out):
         print(path)
     return 0
 
 
-COMMANDS = {"run": cmd_run, "list": cmd_list, "env": cmd_env, "report": cmd_report}
+def cmd_compare(args: argparse.Namespace) -> int:
+    from accelbench.report.compare import run_compare
+
+    if len(args.run_dirs) < 2:
+        raise UserError("compare needs BASE and at least one NEW run directory")
+    return run_compare(
+        args.run_dirs,
+        args.out,
+        args.fail_on_regression,
+        args.f1_tolerance,
+        warn=lambda line: print(f"accelbench: warning: {line}", file=sys.stderr),
+    )
+
+
+COMMANDS = {
+    "run": cmd_run,
+    "list": cmd_list,
+    "env": cmd_env,
+    "report": cmd_report,
+    "compare": cmd_compare,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -43,8 +43,8 @@ class RunConfig:
     devices: tuple[str, ...] = ("cpu",)
     precisions: tuple[str, ...] = ("fp32", "bf16")
     paddings: tuple[str, ...] = ("dynamic",)
-    batch_size: int = 32
-    seq_len: int = 128
+    batch_sizes: tuple[int, ...] = (32,)
+    seq_lens: tuple[int, ...] = (128,)
     train_steps: int | None = 250
     epochs: float | None = None
     eval_limit: int | None = None
@@ -72,9 +72,12 @@ class RunConfig:
         _check_choice("precisions", self.precisions, PRECISIONS)
         _check_choice("paddings", self.paddings, PADDINGS)
         _check_choice("compile-mode", (self.compile_mode,), COMPILE_MODES)
+        for key in ("batch_sizes", "seq_lens"):
+            if not getattr(self, key):
+                raise UserError(f"--{key[:-1].replace('_', '-')} is empty: give at least one")
+        for value in self.batch_sizes:
+            _check_positive("batch-size", value)
         for key in (
-            "batch_size",
-            "seq_len",
             "train_steps",
             "epochs",
             "eval_limit",
@@ -85,8 +88,9 @@ class RunConfig:
             "threads",
         ):
             _check_positive(key.replace("_", "-"), getattr(self, key))
-        if self.seq_len < 8 or self.seq_len > 512:
-            raise UserError(f"--seq-len must be between 8 and 512, got {self.seq_len}")
+        for seq_len in self.seq_lens:
+            if seq_len < 8 or seq_len > 512:
+                raise UserError(f"--seq-len must be between 8 and 512, got {seq_len}")
         if self.train_steps is None and self.epochs is None:
             raise UserError("give --train-steps or --epochs")
         if self.f1_tolerance < 0:
@@ -97,6 +101,10 @@ class RunConfig:
 
     @classmethod
     def from_json(cls, data: dict) -> RunConfig:
+        data = dict(data)
+        for old in ("batch_size", "seq_len"):  # run.json written before sweeps existed
+            if old in data:
+                data[old + "s"] = [data.pop(old)]
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -137,7 +145,7 @@ class CellSpec:
         mode = f"[{self.compile_mode}]" if self.runtime == "compile" else ""
         return (
             f"{self.workload} {self.runtime}{mode} {self.device} {self.precision} "
-            f"{self.padding} b{self.batch_size}"
+            f"{self.padding} b{self.batch_size} s{self.seq_len}"
         )
 
     def to_json(self) -> dict:
@@ -145,9 +153,18 @@ class CellSpec:
 
 
 def cell_for(
-    config: RunConfig, workload: str, runtime: str, device: str, precision: str, padding: str
+    config: RunConfig,
+    workload: str,
+    runtime: str,
+    device: str,
+    precision: str,
+    padding: str,
+    batch_size: int | None = None,
+    seq_len: int | None = None,
 ) -> CellSpec:
-    """The cell of `config` with these coordinates (workload-specific fields filled in)."""
+    """The cell of `config` with these coordinates (workload-specific fields filled in).
+
+    Batch size and sequence length default to the first of the swept values."""
     train = workload == "train"
     return CellSpec(
         workload=workload,
@@ -155,8 +172,8 @@ def cell_for(
         device=device,
         precision=precision,
         padding="pad-max" if config.synthetic else padding,
-        batch_size=config.batch_size,
-        seq_len=config.seq_len,
+        batch_size=batch_size or config.batch_sizes[0],
+        seq_len=seq_len or config.seq_lens[0],
         model=config.model,
         dataset="synthetic" if config.synthetic else config.dataset,
         seed=config.seed,
@@ -170,12 +187,19 @@ def cell_for(
 
 
 def expand(config: RunConfig) -> list[CellSpec]:
-    """The matrix: workloads x runtimes x devices x precisions x paddings, train cells first."""
+    """The matrix: workloads x runtimes x devices x precisions x paddings x batch sizes x
+    sequence lengths, train cells first."""
     paddings = ("pad-max",) if config.synthetic else config.paddings
     cells = [
-        cell_for(config, w, r, d, p, pad)
-        for w, r, d, p, pad in itertools.product(
-            config.workloads, config.runtimes, config.devices, config.precisions, paddings
+        cell_for(config, w, r, d, p, pad, b, s)
+        for w, r, d, p, pad, b, s in itertools.product(
+            config.workloads,
+            config.runtimes,
+            config.devices,
+            config.precisions,
+            paddings,
+            config.batch_sizes,
+            config.seq_lens,
         )
     ]
     return sorted(cells, key=lambda c: WORKLOADS.index(c.workload))

@@ -1,138 +1,168 @@
-"""report.md (figures as PNG files beside it) and report.html (one self-contained file)."""
+"""`accelbench report`: report.html (self-contained), report.md (+ figures/), summary.csv."""
 
 from __future__ import annotations
 
-import base64
-import html
 import io
+from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
+from matplotlib.figure import Figure as MplFigure
 
-from accelbench.errors import UserError
-from accelbench.report.frame import records_frame
-from accelbench.report.plots import figures
-from accelbench.store import RESULTS, read_records
+from accelbench.report import plots
+from accelbench.report.doc import Block, Bullets, Figure, Heading, Para
+from accelbench.report.frame import Run, is_false, load_run, runs_frame
+from accelbench.report.html import to_html
+from accelbench.report.labels import cell_labels, ordered
+from accelbench.report.markdown import to_markdown
+from accelbench.report.ratios import MEASURED
+from accelbench.report.tables import (
+    environment_tables,
+    not_run_table,
+    num,
+    workload_table,
+)
+from accelbench.stats import CV_LIMIT
 
-TABLE_COLUMNS = [
-    "workload",
-    "runtime",
-    "device",
-    "precision",
-    "padding",
-    "batch_size",
-    "status",
-    "samples_per_s",
-    "tokens_per_s",
-    "latency_p50_ms",
-    "latency_p99_ms",
-    "f1",
-    "delta_f1",
-    "reason",
-]
+TITLES = {"train": "Training (fine-tuning)", "infer": "Inference"}
 
 
-def _table(df: pd.DataFrame) -> pd.DataFrame:
-    t = df[TABLE_COLUMNS].copy()
-    for col in ("f1", "delta_f1"):
-        t[col] = (t[col].astype(float) * 100).round(2)
-    for col in ("samples_per_s", "tokens_per_s", "latency_p50_ms", "latency_p99_ms"):
-        t[col] = t[col].astype(float).round(2)
-    return t.rename(columns={"f1": "F1 (%)", "delta_f1": "ΔF1 (points)"}).fillna("")
-
-
-def _environment(records: list[dict]) -> dict:
-    env = next((r["env"] for r in records if r.get("env")), {})
-    keys = (
-        "hostname",
-        "cpu",
-        "cpu_count",
-        "gpu",
-        "driver",
-        "python",
-        "torch",
-        "cuda",
-        "transformers",
-        "onnxruntime",
-        "git_sha",
-    )
-    return {k: env.get(k) for k in keys}
-
-
-def _png(fig) -> bytes:
+def png(fig: MplFigure) -> bytes:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
+    fig.savefig(buf, format="png", dpi=100)
     plt.close(fig)
     return buf.getvalue()
 
 
-def write_report(run_dir: Path, out_dir: Path | None = None) -> list[Path]:
-    records = read_records(Path(run_dir) / RESULTS)
-    if not records:
-        raise UserError(
-            f"{run_dir} holds no results ({RESULTS} missing or empty): give a "
-            "directory written by accelbench run"
+def _figure(name: str, fig: MplFigure | None, caption: str) -> list[Figure]:
+    return [] if fig is None else [Figure(name, png(fig), caption)]
+
+
+def _overview(runs: Sequence[Run], df: pd.DataFrame) -> list[Block]:
+    lines = []
+    for run in runs:
+        part = df[df["run"] == run.name]
+        counts = ", ".join(f"{n} {s}" for s, n in part["status"].value_counts().items())
+        created = run.meta.get("created_at", "")[:19].replace("T", " ")
+        when = f" started {created} UTC" if created else ""
+        lines.append(f"{run.name}: run {run.records[0].get('run_id', '?')}{when}, {counts}")
+    blocks: list[Block] = [Bullets(tuple(lines))]
+    best, all_faster = [], True
+    for workload in ("train", "infer"):
+        part = df[(df["workload"] == workload) & df["speedup"].notna() & (df["status"] == "ok")]
+        if len(part) > 1:
+            top = part.loc[part["speedup"].idxmax()]
+            name = cell_labels(part).loc[top.name]
+            delta = "" if pd.isna(top["delta_f1"]) else f", ΔF1 {top['delta_f1'] * 100:+.2f} points"
+            delta += " (unstable measurement)" if is_false(top["stable"]) else ""
+            all_faster &= bool(top["speedup_low"] > 1)
+            best.append(
+                f"{TITLES[workload]}: largest speedup over fp32 eager: {name}, "
+                f"{top['speedup']:.2f}× (95% CI {top['speedup_low']:.2f}–"
+                f"{top['speedup_high']:.2f}), {num(top['samples_per_s'])} sentences/s{delta}"
+            )
+    if best:
+        blocks.append(Bullets(tuple(best), tone="good" if all_faster else None))
+    unstable = df[df["status"].isin(MEASURED) & df["stable"].map(is_false)]
+    if len(unstable):
+        blocks.append(
+            Para(
+                f"{len(unstable)} of {df['status'].isin(MEASURED).sum()} measured cells are "
+                f"unstable (too few samples or CV above {CV_LIMIT:.0%}): their numbers carry ⚠ "
+                "and a note.",
+                tone="warn",
+            )
         )
-    out = Path(out_dir or run_dir)
+    failed = df[df["status"] == "numeric_fail"]
+    if len(failed):
+        blocks.append(
+            Para(
+                f"{len(failed)} cell(s) lost more entity F1 than the tolerance: numeric_fail.",
+                tone="bad",
+            )
+        )
+    return blocks
+
+
+def _workload(df: pd.DataFrame, workload: str, curves: dict) -> list[Block]:
+    table = workload_table(df, workload)
+    if table is None:
+        return []
+    out: list[Block] = [Heading(TITLES[workload]), table]
+    measured = ordered(df[df["status"].isin(MEASURED)])
+    out += _figure(
+        f"speedup_{workload}",
+        plots.speedup(measured, workload),
+        f"{workload}: speedup over fp32 eager with 95% bootstrap CI from the raw timings",
+    )
+    out += _figure(
+        f"throughput_{workload}",
+        plots.throughput(measured, workload),
+        f"{workload}: sentences per second (hatched bars: unstable)",
+    )
+    for axis, what in (("batch_size", "batch size"), ("seq_len", "sequence length")):
+        out += _figure(
+            f"{what.replace(' ', '_')}_{workload}",
+            plots.sweep(measured, workload, axis),
+            f"{workload}: throughput vs {what}",
+        )
+    if workload == "train":
+        out += _figure("loss_curves", plots.loss_curves(curves), "training loss per step")
+    return out
+
+
+def _loss_curves(runs: Sequence[Run], df: pd.DataFrame) -> dict[str, list]:
+    records = [rec for run in runs for rec in run.records]
+    train = df[(df["workload"] == "train") & df["status"].isin(MEASURED)]
+    names = cell_labels(train)
+    return {
+        names.loc[i]: (train.loc[i, "precision"], records[i]["metrics"]["loss_curve"])
+        for i in train.index
+        if records[i].get("metrics", {}).get("loss_curve")
+    }
+
+
+def build(runs: Sequence[Run]) -> tuple[list[Block], pd.DataFrame]:
+    df = runs_frame(runs)
+    measured = ordered(df[df["status"].isin(MEASURED)])
+    blocks: list[Block] = [Heading("Overview"), *_overview(runs, df)]
+    blocks += [Heading("Environment"), *environment_tables(list(runs))]
+    for workload in ("train", "infer"):
+        blocks += _workload(df, workload, _loss_curves(runs, df))
+    blocks.append(Heading("Accuracy, latency and memory"))
+    blocks += _figure(
+        "f1_vs_throughput",
+        plots.f1_vs_throughput(measured),
+        "entity F1 against throughput; circled: the Pareto front (nothing is both faster and "
+        "more accurate)",
+    )
+    blocks += _figure("latency_infer", plots.latency(measured), "infer: p50 / p90 / p99 per batch")
+    blocks += _figure(
+        "memory_rss", plots.memory(measured, "peak_rss_mb", "process peak RSS"), "peak RSS"
+    )
+    blocks += _figure(
+        "memory_cuda",
+        plots.memory(measured, "cuda_peak_allocated_mb", "CUDA peak allocated"),
+        "CUDA peak allocated",
+    )
+    table = not_run_table(df)
+    blocks += [Heading("Cells that did not run")]
+    blocks += [table] if table else [Para("Every cell ran.")]
+    return blocks, df
+
+
+def write_report(run_dirs: Sequence[Path], out_dir: Path | None = None) -> list[Path]:
+    runs = [load_run(Path(d)) for d in run_dirs]
+    out = Path(out_dir or run_dirs[0])
     (out / "figures").mkdir(parents=True, exist_ok=True)
-    df = records_frame(records)
-    table = _table(df)
-    env = _environment(records)
-    pngs = {name: _png(fig) for name, fig in figures(df).items()}
-    for name, data in pngs.items():
-        (out / "figures" / f"{name}.png").write_bytes(data)
-
-    md = [
-        "# accelbench report",
-        "",
-        "## Environment",
-        "",
-        *(f"- **{k}**: {v}" for k, v in env.items() if v is not None),
-        "",
-        "## Cells",
-        "",
-        table.to_markdown(index=False) if _has_tabulate() else table.to_string(index=False),
-        "",
-        "## Figures",
-        "",
-        *(f"![{n}](figures/{n}.png)" for n in pngs),
-    ]
-    md_path = out / "report.md"
-    md_path.write_text("\n".join(md) + "\n")
-
-    imgs = "".join(
-        f'<figure><img alt="{n}" src="data:image/png;base64,'
-        f'{base64.b64encode(d).decode()}"><figcaption>{n}</figcaption></figure>'
-        for n, d in pngs.items()
-    )
-    env_html = "".join(
-        f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
-        for k, v in env.items()
-        if v is not None
-    )
-    page = (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>accelbench report</title>"
-        f"<style>{CSS}</style></head><body><h1>accelbench report</h1>"
-        f"<h2>Environment</h2><table>{env_html}</table><h2>Cells</h2>"
-        f"{table.to_html(index=False, border=0)}<h2>Figures</h2>{imgs}</body></html>"
-    )
-    html_path = out / "report.html"
-    html_path.write_text(page)
-    return [md_path, html_path]
-
-
-def _has_tabulate() -> bool:
-    try:
-        import tabulate  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-CSS = (
-    "body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}"
-    "table{border-collapse:collapse;font-size:13px}td,th{padding:3px 8px;"
-    "border-bottom:1px solid #ddd;text-align:left}figure{display:inline-block;margin:1em}"
-    "img{max-width:560px}"
-)
+    blocks, df = build(runs)
+    for b in blocks:
+        if isinstance(b, Figure):
+            (out / "figures" / f"{b.name}.png").write_bytes(b.png)
+    title = "accelbench report: " + ", ".join(r.name for r in runs)
+    paths = [out / "report.html", out / "report.md", out / "summary.csv"]
+    paths[0].write_text(to_html(title, blocks), encoding="utf-8")
+    paths[1].write_text(f"# {title}\n\n" + to_markdown(blocks), encoding="utf-8")
+    df.to_csv(paths[2], index=False)
+    return paths

@@ -1,0 +1,51 @@
+"""Short cell names that show only the coordinates that vary among the cells shown."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from accelbench.specs import PRECISIONS
+
+# column -> how a value is written
+DIMENSIONS: dict[str, str] = {
+    "run": "{}",
+    "runtime": "{}",
+    "compile_mode": "[{}]",
+    "device": "{}",
+    "precision": "{}",
+    "padding": "{}",
+    "batch_size": "b{}",
+    "seq_len": "s{}",
+}
+
+
+def varying(df: pd.DataFrame, exclude: tuple[str, ...] = ()) -> list[str]:
+    return [
+        c
+        for c in DIMENSIONS
+        if c in df and c not in exclude and df[c].astype(str).nunique(dropna=False) > 1
+    ]
+
+
+def cell_labels(df: pd.DataFrame, exclude: tuple[str, ...] = ()) -> pd.Series:
+    """e.g. 'bf16 dynamic b32' when precision, padding and batch size vary; precision at least."""
+    dims = varying(df, exclude) or ["precision"]
+
+    def name(row: pd.Series) -> str:
+        parts = [
+            DIMENSIONS[c].format(row[c]) for c in dims if row[c] is not None and not pd.isna(row[c])
+        ]
+        return " ".join(parts)
+
+    return df.apply(name, axis=1).astype(str) if len(df) else pd.Series([], dtype=str)
+
+
+def ordered(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows grouped by shape, then runtime, then precision in the order of PRECISIONS."""
+    rank = {p: i for i, p in enumerate(PRECISIONS)}
+    keys = [c for c in ("run", "device", "padding", "batch_size", "seq_len", "runtime") if c in df]
+    return (
+        df.assign(_rank=df["precision"].map(rank))
+        .sort_values([*keys, "_rank"], kind="stable")
+        .drop(columns="_rank")
+    )

@@ -1,0 +1,251 @@
+"""Report tables: per-workload results with their warnings, cells that did not run, environment."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from accelbench.report.doc import Cell, Table
+from accelbench.report.frame import Run, is_false
+from accelbench.report.labels import ordered, varying
+from accelbench.report.ratios import MEASURED
+
+SHAPE_COLUMNS = {
+    "run": "run",
+    "device": "device",
+    "padding": "padding",
+    "batch_size": "batch",
+    "seq_len": "seq",
+}
+LEGEND = (
+    ("speedup", "sentences/s over fp32 eager of the same run and shape, 95% bootstrap CI"),
+    (
+        "ΔF1",
+        "entity F1 points against fp32 eager (infer: the run's reference pass; train: "
+        "the fp32 eager fine-tune of the same shape)",
+    ),
+    ("p50/p99", "per-batch latency (infer) or per-step time (train)"),
+    ("memory", "CUDA peak allocated on cuda cells, process peak RSS on cpu"),
+    ("⚠", "hover or see the numbered notes"),
+)
+
+
+def missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def num(value: object) -> str:
+    """Three significant figures or so, with thousands separators."""
+    if missing(value):
+        return "–"
+    v = float(value)
+    return format(v, ",.0f") if abs(v) >= 100 else format(v, ".1f" if abs(v) >= 10 else ".2f")
+
+
+def _speedup(row: pd.Series, baseline_unstable: bool) -> Cell:
+    if missing(row["speedup"]):
+        return Cell("–", numeric=True)
+    if row["runtime"] == "eager" and row["precision"] == "fp32":
+        return Cell("1 (baseline)", tone="muted", numeric=True)
+    text = f"{row['speedup']:.2f}× [{row['speedup_low']:.2f}–{row['speedup_high']:.2f}]"
+    if is_false(row["stable"]) or baseline_unstable:
+        return Cell(text, "warn", "speedup rests on an unstable measurement (see notes)", True)
+    tone = "good" if row["speedup_low"] > 1 else "bad" if row["speedup_high"] < 1 else None
+    return Cell(text, tone, numeric=True)
+
+
+def _f1(row: pd.Series) -> Cell:
+    if missing(row["f1"]):
+        return Cell("–", numeric=True)
+    text = f"{row['f1'] * 100:.1f}"
+    if row["status"] == "numeric_fail":
+        return Cell(text, "bad", row["reason"], True)
+    if is_false(row["f1_meaningful"]):
+        return Cell(text, "muted", "random-init model: F1 shows the pipeline, not accuracy", True)
+    return Cell(text, numeric=True)
+
+
+def _delta(row: pd.Series) -> Cell:
+    if missing(row["delta_f1"]):
+        return Cell("–", numeric=True)
+    return Cell(f"{row['delta_f1'] * 100:+.2f}", numeric=True)
+
+
+def _throughput(row: pd.Series) -> Cell:
+    if is_false(row["stable"]):
+        return Cell(num(row["samples_per_s"]), "warn", f"unstable: {row['unstable_reasons']}", True)
+    return Cell(num(row["samples_per_s"]), numeric=True)
+
+
+def _mfu(row: pd.Series) -> Cell:
+    if missing(row["mfu"]):
+        return Cell("–", "muted", row.get("mfu_reason") or None, True)
+    return Cell(f"{row['mfu'] * 100:.1f}%", numeric=True)
+
+
+def workload_table(df: pd.DataFrame, workload: str) -> Table | None:
+    """Measured cells of one workload: runtime × precision (× the shape coordinates that vary)."""
+    part = df[(df["workload"] == workload) & df["status"].isin(MEASURED)]
+    if part.empty:
+        return None
+    shapes = [c for c in SHAPE_COLUMNS if c in varying(part)]
+    with_mfu = part["mfu"].notna().any()
+    part = ordered(part)
+    unstable_base = {
+        (r.run_id, r.device, r.padding, r.batch_size, r.seq_len)
+        for r in part.itertuples()
+        if r.runtime == "eager" and r.precision == "fp32" and is_false(r.stable)
+    }
+    columns = [SHAPE_COLUMNS[c] for c in shapes]
+    columns += ["runtime", "precision", "seq/s", "tok/s", "speedup", "F1 %", "ΔF1", "p50 ms"]
+    columns += ["p99 ms", "memory MB", *(["MFU"] if with_mfu else []), "status"]
+    rows = []
+    for _, row in part.iterrows():
+        p50, p99 = (
+            ("latency_p50_ms", "latency_p99_ms")
+            if workload == "infer"
+            else ("step_p50_ms", "step_p99_ms")
+        )
+        memory = row["cuda_peak_allocated_mb"]
+        memory = row["peak_rss_mb"] if missing(memory) else memory
+        key = (row["run_id"], row["device"], row["padding"], row["batch_size"], row["seq_len"])
+        status = row["status"] + (" (reference)" if row["role"] != "cell" else "")
+        rows.append(
+            (
+                *(Cell(str(row[c])) for c in shapes),
+                Cell(row["runtime"] + (f" [{row['compile_mode']}]" if row["compile_mode"] else "")),
+                Cell(row["precision"]),
+                _throughput(row),
+                Cell(num(row["tokens_per_s"]), numeric=True),
+                _speedup(row, key in unstable_base),
+                _f1(row),
+                _delta(row),
+                Cell(num(row[p50]), numeric=True),
+                Cell(num(row[p99]), numeric=True),
+                Cell(num(memory), numeric=True),
+                *([_mfu(row)] if with_mfu else []),
+                Cell(status, "bad" if row["status"] != "ok" else None),
+            )
+        )
+    legend = LEGEND
+    if not with_mfu:
+        reasons = ", ".join(sorted(set(part["mfu_reason"].dropna())))
+        legend += (("MFU", f"not shown ({reasons or 'no peak known'})"),)
+    return Table(tuple(columns), tuple(rows), legend=legend)
+
+
+def not_run_table(df: pd.DataFrame) -> Table | None:
+    part = df[~df["status"].isin(MEASURED)]
+    if part.empty:
+        return None
+    rows = tuple(
+        (
+            Cell(r.label),
+            Cell(r.status, "muted" if r.status == "unsupported" else "bad"),
+            Cell(r.reason),
+        )
+        for r in part.itertuples()
+    )
+    return Table(("cell", "status", "reason"), rows)
+
+
+ENV_ROWS = {
+    "Machine": (
+        "hostname",
+        "cpu",
+        "cpu_count",
+        "cpu_affinity",
+        "gpu",
+        "gpu_count",
+        "gpu_memory_gb",
+        "gpu_capability",
+        "driver",
+        "platform",
+    ),
+    "Software": (
+        "accelbench",
+        "git_sha",
+        "git_dirty",
+        "python",
+        "torch",
+        "cuda",
+        "cudnn",
+        "transformers",
+        "onnxruntime",
+        "numpy",
+        "seqeval",
+    ),
+    "Flags": ("torch_threads", "env"),
+}
+SETTINGS = (
+    "model",
+    "dataset",
+    "split_hash",
+    "train_sentences",
+    "test_sentences",
+    "train_steps",
+    "epochs",
+    "lr",
+    "seed",
+    "eval_limit",
+    "warmup_iters",
+    "min_iters",
+    "min_time",
+    "f1_tolerance",
+    "threads",
+)
+
+
+def _text(value: object) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={v}" for k, v in value.items()) or "(none)"
+    if isinstance(value, list):
+        return ", ".join(map(str, value))
+    return "–" if value is None else str(value)
+
+
+def _grid(title: str, keys: tuple[str, ...], runs: list[str], values: list[dict]) -> Table:
+    """key × run; a value that differs between runs is marked."""
+    rows = []
+    for key in keys:
+        texts = [_text(v.get(key)) for v in values]
+        if all(t == "–" for t in texts):
+            continue
+        differ = len(set(texts)) > 1
+        rows.append(
+            (
+                Cell(key),
+                *(
+                    Cell(t, "warn" if differ else None, "differs between runs" if differ else None)
+                    for t in texts
+                ),
+            )
+        )
+    heads = ("value",) if len(runs) == 1 else tuple(runs)
+    return Table(("", *heads), tuple(rows), title, inline=True)
+
+
+def environment_tables(runs: list[Run]) -> list[Table]:
+    """Machine, software, flags and run settings: one column per run."""
+    names = [r.name for r in runs]
+    envs = [next((rec["env"] for rec in r.records if rec.get("env")), {}) for r in runs]
+    settings = []
+    for r in runs:
+        data = next((rec["data"] for rec in r.records if rec.get("data")), {})
+        config = r.meta.get("config", {})
+        dataset = "synthetic" if config.get("synthetic") else config.get("dataset")
+        settings.append({**config, **data, "dataset": data.get("dataset", dataset)})
+    tables = [_grid(title, keys, names, envs) for title, keys in ENV_ROWS.items()]
+    tables.append(_grid("Run settings", SETTINGS, names, settings))
+    flags: dict[str, dict] = {}
+    for r in runs:
+        for rec in r.records:
+            pf = (rec.get("details") or {}).get("precision_flags")
+            if pf:
+                flags.setdefault(rec["spec"]["precision"], pf)
+    if flags:
+        keys = sorted({k for f in flags.values() for k in f})
+        rows = tuple((Cell(p), *(Cell(_text(f.get(k))) for k in keys)) for p, f in flags.items())
+        tables.append(Table(("precision", *keys), rows, "Precision flags as run", inline=True))
+    return tables

@@ -1,0 +1,126 @@
+"""accelbench compare on copies of a real results.jsonl: equal, slower, less accurate, unrelated."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from accelbench.cli import main
+
+DATA = Path(__file__).parent / "data" / "results.jsonl"
+
+
+def copy_run(dest: Path, edit: Callable[[dict], None] | None = None) -> Path:
+    dest.mkdir(parents=True)
+    records = [json.loads(line) for line in DATA.read_text().splitlines()]
+    for rec in records:
+        if edit:
+            edit(rec)
+    (dest / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    return dest
+
+
+def slower(factor: float) -> Callable[[dict], None]:
+    """Throughput x factor: every timing sample / factor, the derived rates x factor."""
+
+    def edit(rec: dict) -> None:
+        for key, samples in rec["samples"].items():
+            rec["samples"][key] = [s / factor for s in samples]
+        for key in ("samples_per_s", "tokens_per_s", "padded_tokens_per_s"):
+            if key in rec["metrics"]:
+                rec["metrics"][key] *= factor
+
+    return edit
+
+
+def compare(capsys, *argv) -> tuple[int, str, str]:
+    code = main(["compare", *map(str, argv)])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.fixture
+def base(tmp_path) -> Path:
+    return copy_run(tmp_path / "base")
+
+
+def test_equal_runs_exit_0(capsys, base, tmp_path):
+    same = copy_run(tmp_path / "same")
+    code, out, err = compare(capsys, base, same, "--fail-on-regression", "10")
+    assert code == 0, out
+    assert "REGRESSION" not in out
+    assert err == ""
+    assert "1.000×" in out
+    assert (same / "compare.html").is_file() and (same / "compare.md").is_file()
+
+
+def test_30_percent_slower_fails_at_10(capsys, base, tmp_path):
+    slow = copy_run(tmp_path / "slow", slower(0.7))
+    code, out, _ = compare(capsys, base, slow, "--fail-on-regression", "10", "--out", tmp_path)
+    assert code == 1
+    assert "REGRESSION" in out
+    assert "throughput -30.0%" in out
+    assert "0.700×" in out
+    assert "throughput -30.0%" in (tmp_path / "compare.md").read_text()
+
+
+def test_slower_without_threshold_only_reports(capsys, base, tmp_path):
+    slow = copy_run(tmp_path / "slow", slower(0.7))
+    code, out, _ = compare(capsys, base, slow)
+    assert code == 0
+    assert "0.700×" in out
+
+
+def test_small_slowdown_within_threshold_passes(capsys, base, tmp_path):
+    slow = copy_run(tmp_path / "slow", slower(0.95))
+    code, _, _ = compare(capsys, base, slow, "--fail-on-regression", "10")
+    assert code == 0
+
+
+def test_f1_drop_beyond_tolerance_fails(capsys, base, tmp_path):
+    def worse(rec: dict) -> None:
+        if rec["metrics"].get("f1") is not None:
+            rec["metrics"]["f1"] -= 0.02
+
+    lower = copy_run(tmp_path / "lower", worse)
+    code, out, _ = compare(capsys, base, lower, "--fail-on-regression", "10")
+    assert code == 1
+    assert "entity F1 -2.00 points" in out
+    code, _, _ = compare(capsys, base, lower, "--fail-on-regression", "10", "--f1-tolerance", "3")
+    assert code == 0
+
+
+def test_different_versions_and_data_are_warned(capsys, base, tmp_path):
+    def other(rec: dict) -> None:
+        rec["env"]["torch"] = "2.99.0"
+        if rec.get("data"):
+            rec["data"]["split_hash"] = "0000000000000000"
+
+    changed = copy_run(tmp_path / "changed", other)
+    code, _, err = compare(capsys, base, changed)
+    assert code == 0
+    assert "library versions differ: torch" in err
+    assert "different data (split_hash" in err
+    assert "Comparability warnings" in (changed / "compare.md").read_text()
+
+
+def test_no_matching_cell_is_refused(capsys, base, tmp_path):
+    def elsewhere(rec: dict) -> None:
+        rec["cell_id"] = "f" * 16
+        rec["spec"]["batch_size"] = 999
+
+    unrelated = copy_run(tmp_path / "unrelated", elsewhere)
+    code, _, err = compare(capsys, base, unrelated)
+    assert code == 2
+    assert err.startswith("accelbench: error: no cell of")
+    assert "batch_size" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_compare_needs_two_runs(capsys, base):
+    code, _, err = compare(capsys, base)
+    assert code == 2
+    assert "BASE and at least one NEW" in err

@@ -1,0 +1,103 @@
+"""Presets and matrix files: every shipped preset is valid, errors name file and key, flags win."""
+
+from pathlib import Path
+
+import pytest
+
+from accelbench.cli import build_parser, config_from_args, main
+from accelbench.presets import PRESET_DIR, preset_names, read_matrix
+from accelbench.specs import RunConfig
+
+
+def config(*argv: str) -> RunConfig:
+    return config_from_args(build_parser().parse_args(["run", *argv]))
+
+
+@pytest.mark.parametrize("name", preset_names())
+def test_shipped_presets_are_valid(name):
+    config("--preset", name)
+
+
+def test_expected_presets_ship():
+    wanted = {"default", "quick-cpu", "gpu-full", "precision-compare", "latency", "batch-sweep"}
+    assert wanted <= set(preset_names())
+
+
+def test_default_preset_is_what_a_plain_run_does():
+    assert config("--preset", "default") == RunConfig() == config()
+
+
+def test_flags_override_the_preset_and_the_preset_overrides_defaults():
+    cfg = config("--preset", "batch-sweep", "--precisions", "fp32", "--min-time", "0.5")
+    preset = read_matrix(PRESET_DIR / "batch-sweep.yaml")
+    assert cfg.precisions == ("fp32",)  # flag
+    assert cfg.min_time == 0.5  # flag
+    assert cfg.batch_sizes == preset["batch_sizes"]  # preset
+    assert cfg.train_steps == preset["train_steps"]  # preset
+    assert cfg.seed == RunConfig().seed  # default
+
+
+def test_epochs_flag_replaces_preset_train_steps(tmp_path):
+    matrix = tmp_path / "m.yaml"
+    matrix.write_text("train_steps: 77\n")
+    assert config("--matrix", str(matrix)).train_steps == 77
+    cfg = config("--matrix", str(matrix), "--epochs", "2")
+    assert (cfg.train_steps, cfg.epochs) == (None, 2.0)
+
+
+def test_comma_lists_sweep_batch_size_and_seq_len():
+    cfg = config("--batch-size", "8,32,128", "--seq-len", "64,128")
+    assert (cfg.batch_sizes, cfg.seq_lens) == ((8, 32, 128), (64, 128))
+
+
+def test_scalar_accepted_for_a_list_key(tmp_path):
+    matrix = tmp_path / "m.yaml"
+    matrix.write_text("batch_sizes: 16\nprecisions: fp32\nmin_time: 1\n")
+    cfg = config("--matrix", str(matrix))
+    assert (cfg.batch_sizes, cfg.precisions, cfg.min_time) == ((16,), ("fp32",), 1.0)
+
+
+@pytest.mark.parametrize(
+    "text,needle",
+    [
+        ("batchsize: 8\n", "unknown key 'batchsize' (did you mean 'batch_sizes'?)"),
+        ("batch_sizes: [8, big]\n", "key 'batch_sizes' must be a whole number or a list of them"),
+        ("min_time: fast\n", "key 'min_time' must be a number, got 'fast'"),
+        ("synthetic: 1\n", "key 'synthetic' must be true or false"),
+        ("seed: true\n", "key 'seed' must be a whole number"),
+        ("precisions: [fp32, fp8]\n", "unknown precision 'fp8'"),
+        ("batch_sizes: [0]\n", "--batch-size must be positive"),
+        ("- fp32\n", "expected a mapping of settings, got list"),
+        ("precisions: [fp32\n", "not valid YAML"),
+    ],
+)
+def test_matrix_errors_name_file_and_key(capsys, tmp_path, text, needle):
+    matrix = tmp_path / "bad.yaml"
+    matrix.write_text(text)
+    code = main(["run", "--matrix", str(matrix), "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert err.startswith(f"accelbench: error: {matrix}: ")
+    assert needle in err
+    assert len(err.splitlines()) == 1
+    assert not (tmp_path / "r").exists()
+
+
+def test_unknown_preset_lists_the_known(capsys, tmp_path):
+    code = main(["run", "--preset", "fastest", "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "unknown preset 'fastest': choose from" in err
+    assert "quick-cpu" in err
+
+
+def test_preset_and_matrix_are_exclusive(capsys):
+    code = main(["run", "--preset", "quick-cpu", "--matrix", str(Path("x.yaml"))])
+    assert code == 2
+    assert "not allowed with argument" in capsys.readouterr().err
+
+
+def test_missing_matrix_file(capsys, tmp_path):
+    code = main(["run", "--matrix", str(tmp_path / "none.yaml")])
+    assert code == 2
+    assert "cannot read matrix file" in capsys.readouterr().err
