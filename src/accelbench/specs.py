@@ -43,12 +43,12 @@ class RunConfig:
     devices: tuple[str, ...] = ("cpu",)
     precisions: tuple[str, ...] = ("fp32", "bf16")
     paddings: tuple[str, ...] = ("dynamic",)
-    batch_sizes: tuple[int, ...] = (32,)
+    batch_sizes: tuple[int, ...] = (16,)
     seq_lens: tuple[int, ...] = (128,)
-    train_steps: int | None = 250
+    train_steps: int | None = 300
     epochs: float | None = None
     eval_limit: int | None = None
-    lr: float = 5e-4
+    lr: float = 3e-4
     warmup_ratio: float = 0.1
     seed: int = 42
     synthetic: bool = False
