@@ -98,6 +98,9 @@ def pareto_mask(speed: np.ndarray, f1: np.ndarray) -> np.ndarray:
     return mask
 
 
+MIN_F1_SPAN = 2.0  # F1 points: the smallest y range of the F1-vs-throughput panels
+
+
 def f1_vs_throughput(df: pd.DataFrame) -> Figure | None:
     scored = df[df["f1"].notna() & df["samples_per_s"].notna()]
     workloads = [w for w in ("train", "infer") if (scored["workload"] == w).sum() > 1]
@@ -123,8 +126,12 @@ def f1_vs_throughput(df: pd.DataFrame) -> Figure | None:
         ax.set_xlabel("sentences / s")
         ax.set_ylabel("entity micro F1 (%)")
         ax.margins(x=0.25, y=0.15)
+        low, high = ax.get_ylim()
+        if high - low < MIN_F1_SPAN:  # do not blow hundredths of a point up to a full axis
+            mid = (high + low) / 2
+            ax.set_ylim(mid - MIN_F1_SPAN / 2, mid + MIN_F1_SPAN / 2)
         ax.grid(alpha=0.3)
-        ax.legend(loc="lower left", fontsize=8)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
     fig.tight_layout()
     return fig
 
