@@ -171,9 +171,10 @@ def summary_table(records: Sequence[dict]) -> str:
             if row["status"] != "ok"
             else ("" if row["stable"] in (True, None) else "unstable: " + row["unstable_reasons"])
         )
+        role = rec.get("role", "cell")
         rows.append(
             [
-                rec.get("label", ""),
+                rec.get("label", "") + ("" if role == "cell" else f" ({role})"),
                 row["status"],
                 _fmt(row["samples_per_s"], ",.1f"),
                 _fmt(row["tokens_per_s"], ",.0f"),
