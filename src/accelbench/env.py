@@ -12,6 +12,20 @@ from pathlib import Path
 
 import accelbench
 
+# the fingerprint's software versions, as reports list them and comparisons check them
+SOFTWARE_KEYS = (
+    "accelbench",
+    "git_sha",
+    "git_dirty",
+    "python",
+    "torch",
+    "cuda",
+    "cudnn",
+    "transformers",
+    "onnxruntime",
+    "numpy",
+    "seqeval",
+)
 ENV_VARS = (
     "OMP_NUM_THREADS",
     "MKL_NUM_THREADS",

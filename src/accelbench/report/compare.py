@@ -7,23 +7,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from accelbench.env import SOFTWARE_KEYS
 from accelbench.errors import UserError
 from accelbench.report.frame import Run, load_run
 from accelbench.report.ratios import MEASURED, speed_ratio
 from accelbench.stats import RatioCI
 
 # fingerprint keys whose difference makes numbers hard to compare (machines may differ freely)
-VERSION_KEYS = (
-    "accelbench",
-    "git_sha",
-    "python",
-    "torch",
-    "cuda",
-    "cudnn",
-    "transformers",
-    "onnxruntime",
-    "numpy",
-)
+VERSION_KEYS = tuple(k for k in SOFTWARE_KEYS if k != "git_dirty")
 MACHINE_KEYS = ("cpu", "cpu_count", "gpu", "gpu_count", "driver", "hostname")
 # run settings that change the numbers without entering the cell spec
 SETTING_KEYS = ("lr", "warmup_ratio", "warmup_iters", "min_iters", "min_time", "threads")

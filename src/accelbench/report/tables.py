@@ -6,6 +6,7 @@ import math
 
 import pandas as pd
 
+from accelbench.env import SOFTWARE_KEYS
 from accelbench.report.doc import Cell, Table
 from accelbench.report.frame import Run, is_false
 from accelbench.report.labels import ordered, varying
@@ -163,19 +164,7 @@ ENV_ROWS = {
         "driver",
         "platform",
     ),
-    "Software": (
-        "accelbench",
-        "git_sha",
-        "git_dirty",
-        "python",
-        "torch",
-        "cuda",
-        "cudnn",
-        "transformers",
-        "onnxruntime",
-        "numpy",
-        "seqeval",
-    ),
+    "Software": SOFTWARE_KEYS,
     "Flags": ("torch_threads", "env"),
 }
 SETTINGS = (
