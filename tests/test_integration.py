@@ -118,6 +118,33 @@ def test_train_metrics(run_dir):
     assert (run_dir / "checkpoint" / "config.json").is_file()
 
 
+def test_mfu_against_ceilings_measured_by_the_run(run_dir):
+    ceilings = json.loads((run_dir / "ceilings.json").read_text())
+    assert ceilings["cpu"]["matmul_tflops"]["float32"] > 0
+    assert ceilings["cpu"]["copy_gbps"] > 0
+    for rec in records(run_dir):
+        if rec["status"] == "ok":
+            m = rec["metrics"]
+            assert m["mfu_vs_ceiling"] == pytest.approx(m["achieved_tflops"] / m["ceiling_tflops"])
+            assert m["mfu"] is None and m["mfu_reason"]  # no datasheet peak for a CPU
+            assert m["telemetry"] is None and "CPU cell" in m["telemetry_reason"]
+
+
+def test_summary_table_names_the_reference(run_dir):
+    from accelbench.report.frame import summary_table
+
+    table = summary_table(records(run_dir))
+    assert "train eager cpu fp32 dynamic b16 s128 (reference)" in table
+
+
+def test_env_ceilings(capsys):
+    assert main(["env", "--ceilings"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["ceilings"]["cpu"]["matmul_tflops"]["bfloat16"] > 0
+    assert info["ceilings"]["cpu"]["matmul_tflops"]["tf32"] is None
+    assert info["torch"] and info["cpu_count"]
+
+
 def test_report_writes_markdown_and_self_contained_html(run_dir, capsys):
     assert main(["report", str(run_dir)]) == 0
     html = (run_dir / "report.html").read_text()
