@@ -95,7 +95,7 @@ def test_eager_train_step(benchmark, device, precision):
     batch = synthetic_batch(BATCH, SEQ, TINY["vocab_size"], LABELS, 0).to(device)
 
     def step() -> None:
-        session.step(batch)
+        session.step([batch])
         synchronize(device)
 
     _time(benchmark, device, step)

@@ -21,9 +21,10 @@ def run_cli(capsys, *argv):
         (["--runtimes", "tensorrt-llm"], "unknown runtime 'tensorrt-llm'"),
         (["--devices", "tpu"], "unknown device 'tpu'"),
         (["--precisions", "fp8"], "unknown precision 'fp8'"),
-        (["--batch-size", "0"], "--batch-size must be positive"),
-        (["--batch-size", "-3"], "--batch-size must be positive"),
-        (["--batch-size", "big"], "batch size must be a whole number"),
+        (["--batch-size", "0"], "batch size must be a positive whole number, auto,"),
+        (["--batch-size", "-3"], "batch size must be a positive whole number"),
+        (["--batch-size", "big"], "batch size must be a positive whole number"),
+        (["--grad-accum", "0"], "--grad-accum must be positive"),
         (["--model", "./no-such-model-dir"], "model directory ./no-such-model-dir does not exist"),
     ],
 )

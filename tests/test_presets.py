@@ -6,7 +6,7 @@ import pytest
 
 from accelbench.cli import build_parser, config_from_args, main
 from accelbench.presets import PRESET_DIR, preset_names, read_matrix
-from accelbench.specs import RunConfig
+from accelbench.specs import AUTO_BATCH, RunConfig
 
 
 def config(*argv: str) -> RunConfig:
@@ -50,6 +50,13 @@ def test_comma_lists_sweep_batch_size_and_seq_len():
     assert (cfg.batch_sizes, cfg.seq_lens) == ((8, 32, 128), (64, 128))
 
 
+def test_auto_batch_size_from_flags_and_files(tmp_path):
+    matrix = tmp_path / "m.yaml"
+    matrix.write_text("batch_sizes: [auto, 32]\n")
+    assert config("--matrix", str(matrix)).batch_sizes == (AUTO_BATCH, 32)
+    assert config("--batch-size", "auto,8").batch_sizes == (AUTO_BATCH, 8)
+
+
 def test_scalar_accepted_for_a_list_key(tmp_path):
     matrix = tmp_path / "m.yaml"
     matrix.write_text("batch_sizes: 16\nprecisions: fp32\nmin_time: 1\n")
@@ -66,7 +73,7 @@ def test_scalar_accepted_for_a_list_key(tmp_path):
         ("synthetic: 1\n", "key 'synthetic' must be true or false"),
         ("seed: true\n", "key 'seed' must be a whole number"),
         ("precisions: [fp32, fp8]\n", "unknown precision 'fp8'"),
-        ("batch_sizes: [0]\n", "--batch-size must be positive"),
+        ("batch_sizes: [0]\n", "key 'batch_sizes' must be positive or auto, got [0]"),
         ("- fp32\n", "expected a mapping of settings, got list"),
         ("precisions: [fp32\n", "not valid YAML"),
     ],

@@ -1,7 +1,11 @@
+import dataclasses
+import hashlib
+import json
+
 import pytest
 
 from accelbench.errors import UserError
-from accelbench.specs import RunConfig, expand, reference_train_cell
+from accelbench.specs import AUTO_BATCH, LATER_FIELDS, RunConfig, expand, reference_cell_on
 
 
 def test_matrix_is_the_product_train_first():
@@ -21,8 +25,29 @@ def test_cell_id_is_stable_and_depends_on_the_spec():
     assert len(a.cell_id) == 16
 
 
+def test_cell_id_of_a_cell_without_later_fields_is_the_one_earlier_releases_wrote():
+    cell = expand(RunConfig())[0]
+    earlier = {k: v for k, v in dataclasses.asdict(cell).items() if k not in LATER_FIELDS}
+    blob = json.dumps(earlier, sort_keys=True, separators=(",", ":"))
+    assert cell.cell_id == hashlib.sha256(blob.encode()).hexdigest()[:16]
+    accumulated = expand(RunConfig(workloads=("train",), grad_accum=4))[0]
+    assert accumulated.cell_id != cell.cell_id and accumulated.label.endswith("b16x4 s128")
+
+
+def test_grad_accum_applies_to_train_cells_only():
+    cells = expand(RunConfig(grad_accum=2))
+    assert {(c.workload, c.grad_accum) for c in cells} == {("train", 2), ("infer", 1)}
+
+
+def test_auto_batch_cells_and_the_reference_keeps_an_explicit_batch():
+    cfg = RunConfig(batch_sizes=(AUTO_BATCH, 32))
+    assert {c.label.split()[-2] for c in expand(cfg)} == {"bauto", "b32"}
+    assert reference_cell_on(cfg, "cpu").batch_size == 32
+    assert reference_cell_on(RunConfig(batch_sizes=(AUTO_BATCH,)), "cpu").batch_size == 16
+
+
 def test_reference_is_fp32_eager_on_first_device():
-    ref = reference_train_cell(RunConfig(devices=("cuda", "cpu"), precisions=("bf16",)))
+    ref = reference_cell_on(RunConfig(devices=("cuda", "cpu"), precisions=("bf16",)), "cuda")
     assert (ref.workload, ref.runtime, ref.device, ref.precision) == (
         "train",
         "eager",
@@ -44,7 +69,7 @@ def test_synthetic_cells_use_fixed_shapes():
         ({"devices": ("tpu",)}, "unknown device 'tpu'"),
         ({"precisions": ("fp8",)}, "unknown precision 'fp8'"),
         ({"paddings": ("left",)}, "unknown padding 'left'"),
-        ({"batch_sizes": (0,)}, "--batch-size must be positive"),
+        ({"batch_sizes": (-2,)}, "--batch-size must be positive"),
         ({"batch_sizes": ()}, "--batch-size is empty"),
         ({"seq_lens": (128, 4)}, "--seq-len must be between"),
         ({"workloads": ()}, "--workloads is empty"),
@@ -66,7 +91,7 @@ def test_batch_and_seq_sweeps_give_one_cell_per_value():
         c.cell_id
         for c in expand(RunConfig(workloads=("infer",), precisions=("fp32",), batch_sizes=(8, 32)))
     }
-    assert reference_train_cell(cfg).batch_size == 8
+    assert reference_cell_on(cfg, "cpu").batch_size == 8
 
 
 def test_run_json_from_before_sweeps_still_loads():

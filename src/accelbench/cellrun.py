@@ -77,12 +77,6 @@ def execute(payload: dict) -> dict:
         return run_infer(cell, config, backend, run_dir, bar.update)
 
 
-def _is_oom(exc: BaseException) -> bool:
-    import torch
-
-    return isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in str(exc).lower()
-
-
 def _exit_with_parent(parent: int, interval_s: float = 1.0) -> None:
     """End this cell process when the run that started it is gone (killed, crashed)."""
     import os
@@ -105,9 +99,11 @@ def child_main(conn, payload: dict, parent: int) -> None:
         result.setdefault("status", "ok")
         result.setdefault("reason", "")
     except Exception as exc:  # a failed cell is data: the matrix goes on
+        from accelbench.autobatch import is_oom
+
         last = traceback.format_exception_only(type(exc), exc)[-1].strip()
         result = {
-            "status": "oom" if _is_oom(exc) else "error",
+            "status": "oom" if is_oom(exc) else "error",
             "reason": last,
             "traceback": traceback.format_exc(limit=8),
         }

@@ -12,20 +12,30 @@ from pathlib import Path
 
 from accelbench.errors import UserError
 from accelbench.presets import merge, preset_names, preset_path, read_matrix
-from accelbench.specs import COMPILE_MODES, PADDINGS, RunConfig
+from accelbench.specs import AUTO_BATCH, COMPILE_MODES, PADDINGS, REFERENCE_BATCH, RunConfig
 
 
 def _csv(text: str) -> tuple[str, ...]:
     return tuple(x.strip() for x in text.split(",") if x.strip())
 
 
-def _ints(what: str) -> Callable[[str], tuple[int, ...]]:
+def _ints(what: str, auto: bool = False) -> Callable[[str], tuple[int, ...]]:
+    """A comma list of positive whole numbers (and `auto` where allowed)."""
+
+    def one(token: str) -> int:
+        if auto and token == "auto":
+            return AUTO_BATCH
+        if not token.isdigit() or int(token) == 0:
+            raise ValueError(token)
+        return int(token)
+
     def parse(text: str) -> tuple[int, ...]:
         try:
-            return tuple(int(x) for x in _csv(text))
+            return tuple(one(x) for x in _csv(text))
         except ValueError:
+            allowed = "a positive whole number" + (", auto," if auto else "")
             raise argparse.ArgumentTypeError(
-                f"{what} must be a whole number or a comma list of them, got {text!r}"
+                f"{what} must be {allowed} or a comma list of them, got {text!r}"
             ) from None
 
     return parse
@@ -61,9 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--batch-size",
         dest="batch_sizes",
-        type=_ints("batch size"),
+        type=_ints("batch size", auto=True),
         default=d.batch_sizes,
-        help="one or a comma list (one cell per value; the reference fine-tune uses the first)",
+        help="one or a comma list (one cell per value); `auto` searches each cell's largest "
+        "batch that fits and still raises throughput. The reference fine-tune uses the first "
+        f"explicit value ({REFERENCE_BATCH} if only auto)",
     )
     run.add_argument(
         "--seq-len",
@@ -78,6 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--eval-limit", type=int, default=None, help="infer on the first N test sentences"
+    )
+    run.add_argument(
+        "--grad-accum",
+        type=int,
+        default=d.grad_accum,
+        help="micro-batches per optimizer step in training (effective batch = batch x this)",
     )
     run.add_argument("--lr", type=float, default=d.lr)
     run.add_argument("--seed", type=int, default=d.seed)

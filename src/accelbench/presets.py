@@ -15,7 +15,7 @@ import yaml
 
 import accelbench
 from accelbench.errors import UserError
-from accelbench.specs import RunConfig
+from accelbench.specs import AUTO_BATCH, RunConfig
 
 PRESET_DIR = Path(accelbench.__file__).resolve().parents[2] / "bench" / "presets"
 NOTE_KEYS = ("description",)  # free text for people; not a setting
@@ -60,6 +60,11 @@ def _scalar(value: object, kind: type) -> object:
 
 def _coerce(key: str, value: object, hint: object) -> object:
     kind, many, optional = _kind(hint)
+    if key == "batch_sizes":  # `auto` is a batch size of its own
+        items = value if isinstance(value, list) else [value]
+        if any(isinstance(v, int) and v <= 0 for v in items):
+            raise UserError(f"key 'batch_sizes' must be positive or auto, got {value!r}")
+        value = [AUTO_BATCH if v == "auto" else v for v in items]
     if value is None and optional:
         return None
     want = _NAMES.get(kind, kind.__name__)

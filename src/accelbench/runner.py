@@ -14,7 +14,7 @@ from pathlib import Path
 
 from accelbench.cellrun import ROLE_CEILINGS, ROLE_CELL, ROLE_REFERENCE, ROLE_REFERENCE_EVAL
 from accelbench.errors import UserError
-from accelbench.specs import CellSpec, RunConfig, cell_for, expand
+from accelbench.specs import CellSpec, RunConfig, expand, reference_cell_on
 from accelbench.store import SCHEMA_VERSION, ResultStore
 
 RUN_FILE = "run.json"
@@ -48,11 +48,7 @@ def probe(cell: CellSpec) -> tuple[bool, str]:
 def reference_cell(config: RunConfig) -> CellSpec | None:
     """fp32 eager on the first requested device that can run it; None if none can."""
     for device in config.devices:
-        cell = (
-            cell_for(config, "infer", "eager", device, "fp32", config.paddings[0])
-            if config.checkpoint
-            else cell_for(config, "train", "eager", device, "fp32", config.paddings[0])
-        )
+        cell = reference_cell_on(config, device)
         if probe(cell)[0]:
             return replace(cell, extra=(("role", "reference-eval"),)) if config.checkpoint else cell
     return None
@@ -163,7 +159,8 @@ def run_cell(cell: CellSpec, role: str, config: RunConfig, run_dir: Path, echo) 
         }
         result = run_isolated(payload, config.cell_timeout)
         tried.append(batch)
-        if result.get("status") != "oom" or not config.oom_backoff or batch == 1:
+        retry = config.oom_backoff and batch > 1 and not cell.auto_batch  # auto searches itself
+        if result.get("status") != "oom" or not retry:
             break
         batch //= 2
         echo(f"  out of memory at batch {tried[-1]}: retrying at batch {batch}")

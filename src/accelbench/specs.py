@@ -14,6 +14,12 @@ DEVICES = ("cpu", "cuda")
 PRECISIONS = ("fp32", "tf32", "bf16", "fp16", "bf16-weights", "fp16-weights", "int8")
 PADDINGS = ("pad-max", "dynamic", "bucket")
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
+AUTO_BATCH = 0  # batch size "auto": each cell searches for its own (see autobatch.py)
+REFERENCE_BATCH = 16  # the reference fine-tune's batch when only "auto" is asked for
+
+# CellSpec fields added after the first release, with the value that leaves a cell as it was:
+# left out of the cell_id hash at that value, so earlier run directories still resume and compare.
+LATER_FIELDS = {"grad_accum": 1}
 
 
 def _check_choice(key: str, values: tuple[str, ...], allowed: tuple[str, ...]) -> None:
@@ -62,6 +68,7 @@ class RunConfig:
     threads: int | None = None
     ceilings: bool = True
     oom_backoff: bool = False
+    grad_accum: int = 1
 
     def __post_init__(self) -> None:
         from accelbench.backends import runtimes
@@ -76,7 +83,8 @@ class RunConfig:
             if not getattr(self, key):
                 raise UserError(f"--{key[:-1].replace('_', '-')} is empty: give at least one")
         for value in self.batch_sizes:
-            _check_positive("batch-size", value)
+            if value != AUTO_BATCH:
+                _check_positive("batch-size", value)
         for key in (
             "train_steps",
             "epochs",
@@ -86,6 +94,7 @@ class RunConfig:
             "min_time",
             "cell_timeout",
             "threads",
+            "grad_accum",
         ):
             _check_positive(key.replace("_", "-"), getattr(self, key))
         for seq_len in self.seq_lens:
@@ -134,18 +143,26 @@ class CellSpec:
     compile_mode: str | None = None
     checkpoint: str | None = None
     extra: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    grad_accum: int = 1
 
     @property
     def cell_id(self) -> str:
-        blob = json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+        spec = {k: v for k, v in asdict(self).items() if LATER_FIELDS.get(k, object()) != v}
+        blob = json.dumps(spec, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    @property
+    def auto_batch(self) -> bool:
+        return self.batch_size == AUTO_BATCH
 
     @property
     def label(self) -> str:
         mode = f"[{self.compile_mode}]" if self.runtime == "compile" else ""
+        batch = "auto" if self.auto_batch else str(self.batch_size)
+        accum = f"x{self.grad_accum}" if self.grad_accum > 1 else ""
         return (
             f"{self.workload} {self.runtime}{mode} {self.device} {self.precision} "
-            f"{self.padding} b{self.batch_size} s{self.seq_len}"
+            f"{self.padding} b{batch}{accum} s{self.seq_len}"
         )
 
     def to_json(self) -> dict:
@@ -183,6 +200,7 @@ def cell_for(
         eval_limit=config.eval_limit,
         compile_mode=config.compile_mode if runtime == "compile" else None,
         checkpoint=None if train else (config.checkpoint or "run-reference"),
+        grad_accum=config.grad_accum if train else 1,
     )
 
 
@@ -205,6 +223,15 @@ def expand(config: RunConfig) -> list[CellSpec]:
     return sorted(cells, key=lambda c: WORKLOADS.index(c.workload))
 
 
-def reference_train_cell(config: RunConfig) -> CellSpec:
-    """The cell whose fine-tuned model every inference cell of the run uses: fp32 eager."""
-    return cell_for(config, "train", "eager", config.devices[0], "fp32", config.paddings[0])
+def reference_cell_on(config: RunConfig, device: str) -> CellSpec:
+    """The fp32 eager cell on `device` that every inference cell of the run is held against:
+    the fine-tune whose checkpoint they use, or with --checkpoint an inference pass over it."""
+    workload = "infer" if config.checkpoint else "train"
+    return cell_for(
+        config, workload, "eager", device, "fp32", config.paddings[0], reference_batch(config)
+    )
+
+
+def reference_batch(config: RunConfig) -> int:
+    """The first explicit batch size: a searched one would make F1 depend on the machine."""
+    return next((b for b in config.batch_sizes if b != AUTO_BATCH), REFERENCE_BATCH)

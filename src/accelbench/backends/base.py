@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -26,8 +27,9 @@ class InferSession(Protocol):
 
 
 class TrainSession(Protocol):
-    def step(self, batch: Batch) -> torch.Tensor:
-        """One optimizer step; returns the detached loss without syncing the device."""
+    def step(self, batches: Sequence[Batch]) -> torch.Tensor:
+        """One optimizer step over micro-batches whose gradients accumulate; returns the
+        detached mean loss without syncing the device."""
 
     def evaluator(self) -> InferSession:
         """An inference session over the model as trained, in the cell's precision."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -138,8 +138,8 @@ class CompiledTrain(TorchTrain):
         self.forward = options.compile(self.model)
         self.watch = CompileWatch()
 
-    def step(self, batch: Batch) -> torch.Tensor:
-        return self.watch.call(super().step, batch)
+    def step(self, batches: Sequence[Batch]) -> torch.Tensor:
+        return self.watch.call(super().step, batches)
 
     def details(self) -> dict:
         return {

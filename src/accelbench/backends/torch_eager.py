@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 
 from accelbench.backends.base import Capability
@@ -43,12 +45,17 @@ class TorchTrain:
         self.forward = self.model
         self.skipped_steps = 0
 
-    def step(self, batch: Batch) -> torch.Tensor:
-        with autocast(self.mode, self.device):
-            loss = self.forward(
-                input_ids=batch.input_ids, attention_mask=batch.attention_mask, labels=batch.labels
-            ).loss
-        self.scaler.scale(loss).backward()
+    def step(self, batches: Sequence[Batch]) -> torch.Tensor:
+        total = torch.zeros((), device=self.device)
+        for batch in batches:  # gradients of the micro-batches accumulate
+            with autocast(self.mode, self.device):
+                loss = self.forward(
+                    input_ids=batch.input_ids,
+                    attention_mask=batch.attention_mask,
+                    labels=batch.labels,
+                ).loss / len(batches)
+            self.scaler.scale(loss).backward()
+            total += loss.detach()
         if self.scaler.is_enabled():
             # GradScaler.step already reads found-inf back to the host; reading the scale adds
             # no sync of its own. A lowered scale means the step was skipped.
@@ -60,7 +67,7 @@ class TorchTrain:
             self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
-        return loss.detach()
+        return total
 
     def evaluator(self) -> TorchInfer:
         return TorchInfer(self.model, self.device, self.mode)

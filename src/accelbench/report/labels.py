@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from accelbench.specs import PRECISIONS
+from accelbench.specs import AUTO_BATCH, PRECISIONS
 
 # column -> how a value is written
 DIMENSIONS: dict[str, str] = {
@@ -33,7 +33,9 @@ def cell_labels(df: pd.DataFrame, exclude: tuple[str, ...] = ()) -> pd.Series:
 
     def name(row: pd.Series) -> str:
         parts = [
-            DIMENSIONS[c].format(row[c]) for c in dims if row[c] is not None and not pd.isna(row[c])
+            DIMENSIONS[c].format("auto" if c == "batch_size" and row[c] == AUTO_BATCH else row[c])
+            for c in dims
+            if row[c] is not None and not pd.isna(row[c])
         ]
         return " ".join(parts)
 

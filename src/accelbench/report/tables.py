@@ -11,6 +11,7 @@ from accelbench.report.doc import Cell, Table
 from accelbench.report.frame import Run, is_false
 from accelbench.report.labels import ordered, varying
 from accelbench.report.ratios import MEASURED
+from accelbench.specs import AUTO_BATCH
 
 SHAPE_COLUMNS = {
     "run": "run",
@@ -42,6 +43,14 @@ def num(value: object) -> str:
         return "–"
     v = float(value)
     return format(v, ",.0f") if abs(v) >= 100 else format(v, ".1f" if abs(v) >= 10 else ".2f")
+
+
+def shape_text(row: pd.Series, column: str) -> str:
+    """A shape coordinate as shown; an auto batch shows the batch its search chose."""
+    if column == "batch_size" and row[column] == AUTO_BATCH:
+        ran = row["batch_size_ran"]
+        return "auto" if missing(ran) else f"auto ({int(ran)})"
+    return str(row[column])
 
 
 def _speedup(row: pd.Series, baseline_unstable: bool) -> Cell:
@@ -114,7 +123,7 @@ def workload_table(df: pd.DataFrame, workload: str) -> Table | None:
         status = row["status"] + (" (reference)" if row["role"] != "cell" else "")
         rows.append(
             (
-                *(Cell(str(row[c])) for c in shapes),
+                *(Cell(shape_text(row, c)) for c in shapes),
                 Cell(row["runtime"] + (f" [{row['compile_mode']}]" if row["compile_mode"] else "")),
                 Cell(row["precision"]),
                 _throughput(row),

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
-from accelbench.backends.base import Backend
-from accelbench.encode import synthetic_batch
+from accelbench import autobatch
+from accelbench.backends.base import Backend, InferSession
+from accelbench.encode import Batch, synthetic_batch
 from accelbench.f1 import parity
 from accelbench.kernel_profile import profile_call
 from accelbench.measure import timed_loop
@@ -37,6 +40,24 @@ def checkpoint_dir(cell: CellSpec, run_dir: Path) -> str:
     return str(run_dir / "checkpoint") if cell.checkpoint == "run-reference" else cell.checkpoint
 
 
+def _search_batch(
+    session: InferSession, make: Callable[[CellSpec], list[Batch]], cell: CellSpec, cap: int
+) -> autobatch.Search:
+    """Time whole passes over the same sentences at each candidate batch."""
+
+    def measure(batch: int) -> float:
+        device_batches = to_device(make(replace(cell, batch_size=batch)), cell.device)
+
+        def once() -> int:
+            for b in device_batches:
+                session.logits(b)
+            return sum(b.size for b in device_batches)
+
+        return autobatch.rate(once, cell.device)
+
+    return autobatch.search(measure, cap, cell.device)
+
+
 def run_infer(cell: CellSpec, config: RunConfig, backend: Backend, run_dir: Path, progress) -> dict:
     out: dict = {"metrics": {}}
     metrics = out["metrics"]
@@ -44,23 +65,33 @@ def run_infer(cell: CellSpec, config: RunConfig, backend: Backend, run_dir: Path
         source = resolve_model(cell.model)
         tokenizer = load_tokenizer(source)
         model = build_model(source, SYNTHETIC_LABELS)
-        batches = [
-            synthetic_batch(
-                cell.batch_size,
-                cell.seq_len,
-                tokenizer.vocab_size,
-                len(SYNTHETIC_LABELS),
-                cell.seed,
-            )
-        ]
-        session = backend.prepare_infer(model, cell, batches[0])
+        data, cap = None, autobatch.MAX_BATCH
+
+        def make(c: CellSpec) -> list[Batch]:
+            return [
+                synthetic_batch(
+                    c.batch_size, c.seq_len, tokenizer.vocab_size, len(SYNTHETIC_LABELS), c.seed
+                )
+            ]
+
     else:
         ckpt = checkpoint_dir(cell, run_dir)
         tokenizer = load_tokenizer(resolve_model(ckpt))
         data = load_cell_data(cell, tokenizer, checkpoint_labels(ckpt))
-        batches = make_batches_for_eval(data, cell)
         model = load_checkpoint(ckpt)
-        session = backend.prepare_infer(model, cell, batches[0])
+        cap = len(data.test)
+
+        def make(c: CellSpec) -> list[Batch]:
+            return make_batches_for_eval(data, c)
+
+    first = replace(cell, batch_size=min(autobatch.START, cap)) if cell.auto_batch else cell
+    batches = make(first)
+    session = backend.prepare_infer(model, first, batches[0])
+    found = _search_batch(session, make, cell, cap) if cell.auto_batch else None
+    if found is not None:
+        cell = replace(cell, batch_size=found.chosen)
+        batches = make(cell)
+    if data is not None:
         word_logits, scores = evaluate(session, data, batches, cell.device)
         metrics.update(
             scores,
@@ -114,6 +145,7 @@ def run_infer(cell: CellSpec, config: RunConfig, backend: Backend, run_dir: Path
             "latency_ms": latency,
             "cv_basis": "repeats of the same batch" if len(batches) > 1 else "batch latency",
             "stability": verdict(latency, stability_reasons(tele["telemetry"])),
+            "batch_size_ran": cell.batch_size,
             "timed_batches": len(result.samples_s),
             "distinct_batches": len(batches),
             "inputs_resident_on_device": True,
@@ -130,6 +162,8 @@ def run_infer(cell: CellSpec, config: RunConfig, backend: Backend, run_dir: Path
         }
     )
     out["details"] = session.details()
+    if found is not None:
+        out["details"]["batch_search"] = found.to_json()
     if cell.device == "cuda":
         _, out["details"]["kernel_profile"] = profile_call(
             lambda: session.logits(device_batches[0]), cell.precision

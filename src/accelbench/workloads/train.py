@@ -5,12 +5,14 @@ from __future__ import annotations
 import functools
 import math
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 from transformers import get_linear_schedule_with_warmup
 
+from accelbench import autobatch
 from accelbench.backends.base import Backend
 from accelbench.encode import Batch, batch_order, collate, encode, synthetic_batch
 from accelbench.kernel_profile import profile_call
@@ -41,57 +43,107 @@ def _epochs(enc, cell: CellSpec, pad_id: int, seed: int) -> Iterator[Batch]:
             yield collate(enc, idx, cell.padding, cell.seq_len, pad_id)
 
 
+def _optimizer(model: torch.nn.Module, cell: CellSpec, lr: float) -> torch.optim.Optimizer:
+    fused = {"fused": True} if cell.device == "cuda" else {}
+    return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01, **fused)
+
+
+def _search_batch(
+    cell: CellSpec,
+    config: RunConfig,
+    backend: Backend,
+    build: Callable[[], torch.nn.Module],
+    make_stream: Callable[[CellSpec], Iterator[Batch]],
+    cap: int,
+) -> autobatch.Search:
+    """Time a few optimizer steps of a throw-away model at each candidate batch."""
+
+    def measure(batch: int) -> float:
+        trial = replace(cell, batch_size=batch)
+        model = build().to(cell.device)
+        optimizer = _optimizer(model, cell, config.lr)
+        scheduler = torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0)
+        session = backend.prepare_train(model, trial, optimizer, scheduler)
+        stream = make_stream(trial)
+
+        def once() -> int:
+            micro = [next(stream) for _ in range(cell.grad_accum)]
+            session.step(to_device(micro, cell.device))
+            return sum(b.size for b in micro)
+
+        return autobatch.rate(once, cell.device)
+
+    return autobatch.search(measure, cap, cell.device)
+
+
 def run_train(
     cell: CellSpec, config: RunConfig, backend: Backend, run_dir: Path, role: str, progress
 ) -> dict:
     source = resolve_model(cell.model)
     tokenizer = load_tokenizer(source)
     if cell.synthetic:
-        labels, data = SYNTHETIC_LABELS, None
-        fixed = synthetic_batch(
-            cell.batch_size, cell.seq_len, tokenizer.vocab_size, len(labels), cell.seed
-        )
-        stream: Iterator[Batch] = iter(lambda: fixed, None)
-        steps_per_epoch = 1
+        labels, data, train_size = SYNTHETIC_LABELS, None, autobatch.MAX_BATCH
+
+        def make_stream(c: CellSpec) -> Iterator[Batch]:
+            fixed = synthetic_batch(
+                c.batch_size, c.seq_len, tokenizer.vocab_size, len(labels), c.seed
+            )
+            return iter(lambda: fixed, None)
+
     else:
         data = load_cell_data(cell, tokenizer)
         labels = data.labels
         label2id = {n: i for i, n in enumerate(labels)}
         train_enc = encode(data.corpus.train, tokenizer, label2id, cell.seq_len)
-        stream = _epochs(train_enc, cell, data.pad_id, cell.seed)
-        steps_per_epoch = math.ceil(len(train_enc) / cell.batch_size)
+        train_size = len(train_enc)
+
+        def make_stream(c: CellSpec) -> Iterator[Batch]:
+            return _epochs(train_enc, c, data.pad_id, c.seed)
+
+    found = None
+    if cell.auto_batch:
+        build = functools.partial(build_model, source, labels)
+        found = _search_batch(
+            cell, config, backend, build, make_stream, train_size // cell.grad_accum
+        )
+        cell = replace(cell, batch_size=found.chosen)
+    stream = make_stream(cell)
+    steps_per_epoch = (
+        1 if cell.synthetic else math.ceil(train_size / (cell.batch_size * cell.grad_accum))
+    )
     steps = cell.train_steps or math.ceil(cell.epochs * steps_per_epoch)
     warm = min(10, steps // 5)
 
     torch.manual_seed(cell.seed)
     model = build_model(source, labels).to(cell.device)
-    fused = {"fused": True} if cell.device == "cuda" else {}
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=0.01, **fused)
+    optimizer = _optimizer(model, cell, config.lr)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * steps), steps)
     session = backend.prepare_train(model, cell, optimizer, scheduler)
 
     reset_memory(cell.device)
     timer = IterationTimer(cell.device)
-    losses, sizes, shapes, sentences = [], [], [], 0
+    losses, sizes, units, shapes, sentences = [], [], [], [], 0
     # CUDA: the last warm-up step runs under the profiler (mode evidence), never a timed one
     profile_at = warm - 1 if cell.device == "cuda" and warm >= 2 else None
     kernel_profile = None
     with Telemetry(cell.device) as telemetry:
         for step in range(steps):
-            batch = next(stream)
+            micro = [next(stream) for _ in range(cell.grad_accum)]
             if step >= warm:
                 timer.start()
             if step == profile_at:
-                run_step = functools.partial(session.step, to_device([batch], cell.device)[0])
+                run_step = functools.partial(session.step, to_device(micro, cell.device))
                 loss, kernel_profile = profile_call(run_step, cell.precision)
             else:
-                loss = session.step(to_device([batch], cell.device)[0])
+                loss = session.step(to_device(micro, cell.device))
             if step >= warm:
                 timer.stop()
-                sizes.append((batch.size, batch.real_tokens))
-                shapes.append(tuple(batch.input_ids.shape))
+                sizes.extend((b.size, b.real_tokens) for b in micro)
+                step_shapes = [tuple(b.input_ids.shape) for b in micro]
+                shapes.extend(step_shapes)
+                units.append(sum(n * length for n, length in step_shapes))
             losses.append(loss)
-            sentences += batch.size
+            sentences += sum(b.size for b in micro)
             progress(1)
         synchronize(cell.device)
     tele = telemetry.summary(sentences)
@@ -102,8 +154,10 @@ def run_train(
     step_ms = summarize(samples, 1e3)
     varied = len(set(shapes)) > 1
     if varied:
-        step_ms["cv"] = per_unit_cv(samples, [b * t for b, t in shapes])
+        step_ms["cv"] = per_unit_cv(samples, units)
     details = session.details()
+    if found is not None:
+        details["batch_search"] = found.to_json()
     if kernel_profile is not None:
         details["kernel_profile"] = kernel_profile
     metrics = {
@@ -113,6 +167,9 @@ def run_train(
         "cv_basis": "time per padded token" if varied else "step time",
         "stability": verdict(step_ms, stability_reasons(tele["telemetry"])),
         "train_steps": steps,
+        "batch_size_ran": cell.batch_size,
+        "grad_accum": cell.grad_accum,
+        "effective_batch": cell.batch_size * cell.grad_accum,
         "timed_steps": len(samples),
         "warmup_steps": warm,
         "optimizer_steps_applied": steps - details.get("skipped_steps", 0),
