@@ -8,6 +8,9 @@
 # bench/make_fp16_model.py and carried along). Outputs under ${OUT:-/tmp/gpu_check}. A failing
 # run is reported and the script goes on; BUDGET_S (default 450) caps the whole script, and
 # FULL=1 adds the slow-to-compile cells (max-autotune, compiled training at batch 128).
+# TARGETS=1 runs only the cells of the suite's H200 speed targets (best inference, best
+# training, batch-1 latency) and GPU_FULL=1 only `--preset gpu-full` on F1_MODEL, timed; both end
+# with the targets checked (bench/gpu_table.py --targets).
 set -u
 
 OUT=${OUT:-/tmp/gpu_check}
@@ -32,7 +35,7 @@ run() { # run NAME ARGS...: one `accelbench run` into $OUT/NAME; failure is repo
     fi
     echo "== $name (t=$((SECONDS - START))s)"
     rm -rf "${OUT:?}/$name"
-    timeout "$left" "$PY" -m accelbench run --out "$OUT/$name" "$@" "${TIMING[@]}" \
+    timeout "$left" "$PY" -m accelbench run --out "$OUT/$name" "${TIMING[@]}" "$@" \
         >"$OUT/$name.log" 2>&1
     local rc=$?
     if ((rc != 0)); then
@@ -51,29 +54,42 @@ fi
 "$PY" -m accelbench env >"$OUT/env.json" 2>&1 || echo "accelbench env failed (see $OUT/env.json)"
 "$PY" -m accelbench list >"$OUT/list.txt" 2>&1 || echo "accelbench list failed (see $OUT/list.txt)"
 
-run infer-eager "${SPEED[@]}" --workloads infer --runtimes eager \
-    --precisions fp32,tf32,fp16,bf16 --batch-size 128
-run infer-weights "${SPEED[@]}" --workloads infer --runtimes eager,compile \
-    --precisions bf16-weights --batch-size 512
-run latency-b1 "${SPEED[@]}" --workloads infer --runtimes eager,compile \
-    --compile-mode reduce-overhead --precisions bf16 --batch-size 1
-run train-eager "${SPEED[@]}" --workloads train --runtimes eager \
-    --precisions fp32,tf32,bf16,fp16 --batch-size 32 --train-steps 60
-run train-b256 "${SPEED[@]}" --workloads train --runtimes eager,compile \
-    --precisions bf16 --batch-size 256 --train-steps 40
-run f1 --model "$F1_MODEL" --devices cuda --workloads train,infer --runtimes eager,ort \
-    --precisions fp32,tf32,bf16,fp16,bf16-weights,fp16-weights --batch-size 32 --train-steps 250
-if [[ -f "$OUT/f1/checkpoint/config.json" ]]; then
-    run f1-compile --checkpoint "$OUT/f1/checkpoint" --devices cuda --workloads infer \
-        --runtimes compile --precisions fp32,bf16 --batch-size 32
-fi
-if [[ "${FULL:-0}" == 1 ]]; then
-    run infer-autotune "${SPEED[@]}" --workloads infer --runtimes compile \
-        --compile-mode max-autotune --precisions bf16-weights --batch-size 512
-    run train-compile-b128 "${SPEED[@]}" --workloads train --runtimes compile \
-        --precisions bf16 --batch-size 128 --train-steps 40
+if [[ "${TARGETS:-0}" == 1 ]]; then
+    run target-infer "${SPEED[@]}" --workloads infer --runtimes compile \
+        --compile-mode max-autotune --precisions bf16-weights,fp16-weights --batch-size 512,1024
+    run target-train "${SPEED[@]}" --workloads train --runtimes eager,compile \
+        --precisions bf16 --batch-size 256,512 --train-steps 40
+    run target-latency "${SPEED[@]}" --workloads infer --runtimes compile \
+        --compile-mode reduce-overhead --precisions bf16,bf16-weights --batch-size 1 \
+        --min-iters 200
+elif [[ "${GPU_FULL:-0}" == 1 ]]; then
+    TIMING=(--cell-timeout 300)
+    run gpu-full --preset gpu-full --model "$F1_MODEL"
+else
+    run infer-eager "${SPEED[@]}" --workloads infer --runtimes eager \
+        --precisions fp32,tf32,fp16,bf16 --batch-size 128
+    run infer-weights "${SPEED[@]}" --workloads infer --runtimes eager,compile \
+        --precisions bf16-weights --batch-size 512
+    run latency-b1 "${SPEED[@]}" --workloads infer --runtimes eager,compile \
+        --compile-mode reduce-overhead --precisions bf16 --batch-size 1
+    run train-eager "${SPEED[@]}" --workloads train --runtimes eager \
+        --precisions fp32,tf32,bf16,fp16 --batch-size 32 --train-steps 60
+    run train-b256 "${SPEED[@]}" --workloads train --runtimes eager,compile \
+        --precisions bf16 --batch-size 256 --train-steps 40
+    run f1 --model "$F1_MODEL" --devices cuda --workloads train,infer --runtimes eager,ort \
+        --precisions fp32,tf32,bf16,fp16,bf16-weights,fp16-weights --batch-size 32 --train-steps 250
+    if [[ -f "$OUT/f1/checkpoint/config.json" ]]; then
+        run f1-compile --checkpoint "$OUT/f1/checkpoint" --devices cuda --workloads infer \
+            --runtimes compile --precisions fp32,bf16 --batch-size 32
+    fi
+    if [[ "${FULL:-0}" == 1 ]]; then
+        run infer-autotune "${SPEED[@]}" --workloads infer --runtimes compile \
+            --compile-mode max-autotune --precisions bf16-weights --batch-size 512
+        run train-compile-b128 "${SPEED[@]}" --workloads train --runtimes compile \
+            --precisions bf16 --batch-size 128 --train-steps 40
+    fi
 fi
 
 echo
-"$PY" bench/gpu_table.py "${DIRS[@]}"
+"$PY" bench/gpu_table.py --targets "${DIRS[@]}"
 echo "total $((SECONDS - START))s; records and logs under $OUT"

@@ -1,13 +1,16 @@
 """Compact table of every record under the given run directories, next to DESIGN.md's H200
-reference figures (bert-base architecture, seq 128) where the same cell has one.
+reference figures (bert-base architecture, seq 128) where the same cell has one; with
+--targets also the suite's own H200 targets (issue "Speed of the suite itself"), met or not.
 
-    python bench/gpu_table.py RUN_DIR [RUN_DIR ...]
+    python bench/gpu_table.py [--targets] RUN_DIR [RUN_DIR ...]
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from collections import Counter
+from datetime import datetime, timedelta
 from pathlib import Path
 
 # (workload, runtime, compile mode, precision, batch size) -> (seq/s, batch-1 p50 ms)
@@ -27,6 +30,11 @@ REFERENCE: dict[tuple[str, str, str | None, str, int], tuple[float | None, float
     ("train", "compile", "default", "bf16", 128): (4659, None),
     ("train", "compile", "default", "bf16", 256): (5132, None),
 }
+# the suite's targets on an H200: best bert-base seq-128 cells and the full GPU preset
+TARGET_INFER_SPS = 25_000
+TARGET_TRAIN_SPS = 7_000
+TARGET_B1_P50_MS = 0.5
+TARGET_GPU_FULL_S = 600
 HEAD = ("run", "cell", "status", "seq/s", "p50 ms", "F1", "TC GEMM", "mode", "compile s", "ref")
 
 
@@ -70,21 +78,90 @@ def row(run: str, rec: dict) -> tuple[str, ...]:
     )
 
 
-def main(dirs: list[str]) -> int:
-    rows = [HEAD]
-    for name in dirs:
-        path = Path(name) / "results.jsonl"
-        if not path.is_file():
-            rows.append((Path(name).name, "(no results)", "", "", "", "", "", "", "", ""))
+def read(name: str) -> list[dict]:
+    path = Path(name) / "results.jsonl"
+    out = []
+    for line in path.read_text().splitlines() if path.is_file() else []:
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
             continue
-        for line in path.read_text().splitlines():
+    return out
+
+
+def _best(records: list[dict], pick) -> tuple[float, str] | None:
+    found = [(v, r["label"]) for r in records if (v := pick(r)) is not None]
+    return max(found) if found else None
+
+
+def _speed_cell(rec: dict, workload: str) -> float | None:
+    spec = rec["spec"]
+    if (spec["workload"], spec["model"], spec["seq_len"]) != (workload, "bert-base", 128):
+        return None
+    return rec.get("metrics", {}).get("samples_per_s") if rec["status"] == "ok" else None
+
+
+def _b1_p50(rec: dict) -> float | None:
+    spec, lat = rec["spec"], rec.get("metrics", {}).get("latency_ms") or {}
+    ok = rec["status"] == "ok" and spec["batch_size"] == 1 and spec["model"] == "bert-base"
+    return -lat["p50"] if ok and lat.get("p50") else None  # negated: the best is the largest
+
+
+def target_lines(runs: dict[str, list[dict]]) -> list[str]:
+    records = [r for recs in runs.values() for r in recs]
+    lines = []
+    for what, goal, best in (
+        ("best inference", TARGET_INFER_SPS, _best(records, lambda r: _speed_cell(r, "infer"))),
+        ("best training", TARGET_TRAIN_SPS, _best(records, lambda r: _speed_cell(r, "train"))),
+    ):
+        if best is None:
+            lines.append(f"{what}: no ok bert-base seq-128 cell (target >= {goal:,} seq/s)")
+            continue
+        met = "met" if best[0] >= goal else "NOT met"
+        lines.append(f"{what}: {best[0]:,.0f} seq/s ({best[1]}) vs >= {goal:,}: {met}")
+    b1 = _best(records, _b1_p50)
+    if b1 is None:
+        lines.append(f"batch-1 p50: no ok bert-base batch-1 cell (target <= {TARGET_B1_P50_MS} ms)")
+    else:
+        met = "met" if -b1[0] <= TARGET_B1_P50_MS else "NOT met"
+        lines.append(f"batch-1 p50: {-b1[0]:.3f} ms ({b1[1]}) vs <= {TARGET_B1_P50_MS} ms: {met}")
+    for name, recs in runs.items():
+        if Path(name).name == "gpu-full" and recs:
+            meta = json.loads((Path(name) / "run.json").read_text())
+            start = datetime.fromisoformat(meta["created_at"])
+            last = max(
+                datetime.fromisoformat(r["started_at"]) + timedelta(seconds=r["duration_s"])
+                for r in recs
+            )
+            took = (last - start).total_seconds()
+            met = "met" if took <= TARGET_GPU_FULL_S else "NOT met"
+            statuses = Counter(r["status"] for r in recs)
+            lines.append(
+                f"--preset gpu-full: {took:.0f} s for {len(recs)} cells {dict(statuses)} "
+                f"vs <= {TARGET_GPU_FULL_S} s: {met}"
+            )
+    return lines
+
+
+def main(argv: list[str]) -> int:
+    targets = "--targets" in argv
+    dirs = [a for a in argv if a != "--targets"]
+    runs = {name: read(name) for name in dirs}
+    rows = [HEAD]
+    for name, recs in runs.items():
+        if not recs:
+            rows.append((Path(name).name, "(no results)", "", "", "", "", "", "", "", ""))
+        for rec in recs:
             try:
-                rows.append(row(Path(name).name, json.loads(line)))
-            except (json.JSONDecodeError, KeyError):
+                rows.append(row(Path(name).name, rec))
+            except KeyError:
                 continue
     widths = [max(len(r[i]) for r in rows) for i in range(len(HEAD))]
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+    if targets:
+        print()
+        print("\n".join(target_lines(runs)))
     return 0
 
 
