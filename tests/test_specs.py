@@ -1,7 +1,9 @@
+from dataclasses import replace
+
 import pytest
 
 from accelbench.errors import UserError
-from accelbench.specs import RunConfig, expand, reference_train_cell
+from accelbench.specs import CellSpec, RunConfig, expand, reference_train_cell
 
 
 def test_matrix_is_the_product_train_first():
@@ -79,3 +81,46 @@ def test_run_json_from_before_sweeps_still_loads():
 def test_round_trip_json():
     cfg = RunConfig(precisions=("fp32",), eval_limit=10)
     assert RunConfig.from_json(cfg.to_json()) == cfg
+
+
+def test_one_process_cells_keep_the_cell_id_they_had_before_nproc():
+    cell = CellSpec(
+        workload="train",
+        runtime="eager",
+        device="cpu",
+        precision="fp32",
+        padding="dynamic",
+        batch_size=16,
+        seq_len=128,
+        model="bundled",
+        dataset="bundled",
+        seed=42,
+        synthetic=False,
+        train_steps=300,
+    )
+    assert cell.cell_id == "4ca516e2922ebb63"  # the id this spec had before CellSpec.nproc
+    assert "nproc" not in cell.to_json()
+    two = replace(cell, nproc=2)
+    assert two.to_json()["nproc"] == 2
+    assert two.cell_id != cell.cell_id
+    assert two.label.endswith(" x2") and not cell.label.endswith("x1")
+    assert CellSpec(**two.to_json()) == two and CellSpec(**cell.to_json()) == cell
+
+
+def test_process_counts_multiply_train_cells_only():
+    cells = expand(RunConfig(nprocs=(1, 2), precisions=("fp32",)))
+    assert [(c.workload, c.nproc) for c in cells] == [("train", 1), ("train", 2), ("infer", 1)]
+
+
+@pytest.mark.parametrize(
+    "kwargs,needle",
+    [
+        ({"nprocs": (0,)}, "--nproc must be positive"),
+        ({"nprocs": ()}, "--nproc is empty"),
+        ({"nprocs": (2,), "workloads": ("infer",)}, "distributes training only"),
+        ({"dist_timeout": 0}, "--dist-timeout must be positive"),
+    ],
+)
+def test_bad_process_settings(kwargs, needle):
+    with pytest.raises(UserError, match=needle):
+        RunConfig(**kwargs)

@@ -62,6 +62,8 @@ class RunConfig:
     threads: int | None = None
     ceilings: bool = True
     oom_backoff: bool = False
+    nprocs: tuple[int, ...] = (1,)
+    dist_timeout: float = 300.0
 
     def __post_init__(self) -> None:
         from accelbench.backends import runtimes
@@ -77,6 +79,15 @@ class RunConfig:
                 raise UserError(f"--{key[:-1].replace('_', '-')} is empty: give at least one")
         for value in self.batch_sizes:
             _check_positive("batch-size", value)
+        if not self.nprocs:
+            raise UserError("--nproc is empty: give at least one process count")
+        for value in self.nprocs:
+            _check_positive("nproc", value)
+        if max(self.nprocs) > 1 and "train" not in self.workloads:
+            raise UserError(
+                f"--nproc {','.join(map(str, self.nprocs))} distributes training only: "
+                "add train to --workloads"
+            )
         for key in (
             "train_steps",
             "epochs",
@@ -86,6 +97,7 @@ class RunConfig:
             "min_time",
             "cell_timeout",
             "threads",
+            "dist_timeout",
         ):
             _check_positive(key.replace("_", "-"), getattr(self, key))
         for seq_len in self.seq_lens:
@@ -134,22 +146,33 @@ class CellSpec:
     compile_mode: str | None = None
     checkpoint: str | None = None
     extra: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    nproc: int = 1  # training processes (data-parallel ranks)
 
     @property
     def cell_id(self) -> str:
-        blob = json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+        blob = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     @property
     def label(self) -> str:
         mode = f"[{self.compile_mode}]" if self.runtime == "compile" else ""
+        procs = f" x{self.nproc}" if self.nproc > 1 else ""
         return (
             f"{self.workload} {self.runtime}{mode} {self.device} {self.precision} "
-            f"{self.padding} b{self.batch_size} s{self.seq_len}"
+            f"{self.padding} b{self.batch_size} s{self.seq_len}{procs}"
         )
 
     def to_json(self) -> dict:
-        return asdict(self)
+        """The spec as stored and hashed. Fields added after the first release are left out
+        at their default, so cells that do not use them keep their cell_id."""
+        data = asdict(self)
+        for name, default in ADDED_FIELDS.items():
+            if data[name] == default:
+                del data[name]
+        return data
+
+
+ADDED_FIELDS = {"nproc": 1}  # CellSpec field -> the default at which it stays out of the spec
 
 
 def cell_for(
@@ -161,6 +184,7 @@ def cell_for(
     padding: str,
     batch_size: int | None = None,
     seq_len: int | None = None,
+    nproc: int = 1,
 ) -> CellSpec:
     """The cell of `config` with these coordinates (workload-specific fields filled in).
 
@@ -183,15 +207,16 @@ def cell_for(
         eval_limit=config.eval_limit,
         compile_mode=config.compile_mode if runtime == "compile" else None,
         checkpoint=None if train else (config.checkpoint or "run-reference"),
+        nproc=nproc if train else 1,
     )
 
 
 def expand(config: RunConfig) -> list[CellSpec]:
     """The matrix: workloads x runtimes x devices x precisions x paddings x batch sizes x
-    sequence lengths, train cells first."""
+    sequence lengths (x process counts, for training), train cells first."""
     paddings = ("pad-max",) if config.synthetic else config.paddings
     cells = [
-        cell_for(config, w, r, d, p, pad, b, s)
+        cell_for(config, w, r, d, p, pad, b, s, n)
         for w, r, d, p, pad, b, s in itertools.product(
             config.workloads,
             config.runtimes,
@@ -201,8 +226,9 @@ def expand(config: RunConfig) -> list[CellSpec]:
             config.batch_sizes,
             config.seq_lens,
         )
+        for n in (config.nprocs if w == "train" else (1,))
     ]
-    return sorted(cells, key=lambda c: WORKLOADS.index(c.workload))
+    return sorted(dict.fromkeys(cells), key=lambda c: WORKLOADS.index(c.workload))
 
 
 def reference_train_cell(config: RunConfig) -> CellSpec:

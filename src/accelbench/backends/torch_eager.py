@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from accelbench import distributed
 from accelbench.backends.base import Capability
 from accelbench.encode import Batch
 from accelbench.precision import MODES, PrecisionMode, apply_flags, autocast, torch_capability
@@ -34,13 +35,16 @@ class TorchTrain:
         mode: PrecisionMode,
         optimizer: torch.optim.Optimizer,
         scheduler: torch.optim.lr_scheduler.LRScheduler,
+        data_parallel: bool = False,
     ) -> None:
         self.flags = apply_flags(mode)
         self.model = model.to(device).train()
         self.device, self.mode = device, mode
         self.optimizer, self.scheduler = optimizer, scheduler
         self.scaler = torch.amp.GradScaler(device, enabled=mode.grad_scaler)
-        self.forward = self.model
+        # steps run through DDP; evaluation uses the model itself, on one rank
+        self.data_parallel = data_parallel
+        self.forward = distributed.data_parallel(self.model) if data_parallel else self.model
         self.skipped_steps = 0
 
     def step(self, batch: Batch) -> torch.Tensor:
@@ -67,6 +71,8 @@ class TorchTrain:
 
     def details(self) -> dict:
         info: dict = {"precision_flags": self.flags, "skipped_steps": self.skipped_steps}
+        if self.data_parallel:
+            info["data_parallel"] = "DistributedDataParallel, no per-step buffer broadcast"
         if self.scaler.is_enabled():
             info["grad_scale_final"] = float(self.scaler.get_scale())
         return info
@@ -74,6 +80,7 @@ class TorchTrain:
 
 class EagerBackend:
     name = "eager"
+    data_parallel = True  # trains in DistributedDataParallel when a cell has several processes
 
     def probe(self, workload: str, device: str, precision: str) -> Capability:
         ok, reason = torch_capability(workload, device, precision)
@@ -83,4 +90,5 @@ class EagerBackend:
         return TorchInfer(model, cell.device, MODES[cell.precision])
 
     def prepare_train(self, model, cell, optimizer, scheduler) -> TorchTrain:
-        return TorchTrain(model, cell.device, MODES[cell.precision], optimizer, scheduler)
+        mode = MODES[cell.precision]
+        return TorchTrain(model, cell.device, mode, optimizer, scheduler, cell.nproc > 1)
