@@ -27,9 +27,7 @@ class Rank:
     """This process's place among the training processes of a cell (one process: the default)."""
 
     rank: int = 0
-    local_rank: int = 0
     world_size: int = 1
-    local_world_size: int = 1
     backend: str | None = None  # the process group's backend; None for a single process
     threads: int | None = None  # torch intra-op threads this rank was given
 
@@ -89,7 +87,7 @@ def join(device: str, threads: int | None, timeout_s: float) -> Rank:
         options["device_id"] = torch.device("cuda", local)
     backend = "nccl" if device == "cuda" else "gloo"
     dist.init_process_group(backend, timeout=timedelta(seconds=timeout_s), **options)
-    return Rank(dist.get_rank(), local, dist.get_world_size(), local_world, backend, threads)
+    return Rank(dist.get_rank(), dist.get_world_size(), backend, threads)
 
 
 def leave() -> None:
@@ -128,7 +126,7 @@ def launch(entrypoint: Callable[[dict], dict], payload: dict, nproc: int, timeou
             run_id=uuid.uuid4().hex,
             rdzv_backend="c10d",
             rdzv_endpoint="localhost:0",  # torchrun --standalone: a free port
-            rdzv_configs={"timeout": max(1, int(timeout_s))},
+            rdzv_configs={"join_timeout": max(1, int(timeout_s))},
             max_restarts=0,
             start_method="spawn",
             logs_specs=DefaultLogsSpecs(log_dir=logs),

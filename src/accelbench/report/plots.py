@@ -214,7 +214,7 @@ def scaling(df: pd.DataFrame) -> Figure | None:
     ticks = sorted(part["nproc"].unique())
     ax.set_xticks(ticks, [str(t) for t in ticks])
     ax.set_xlim(0.5, max(ticks) + 0.5)
-    ax.set_ylim(bottom=0)
+    ax.set_ylim(0, ax.get_ylim()[1] * 1.1)
     ax.set_title("train: throughput vs processes (annotated: scaling efficiency)")
     ax.set_xlabel("training processes (data-parallel ranks)")
     ax.set_ylabel("sentences / s (all ranks)")
