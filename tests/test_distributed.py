@@ -137,6 +137,7 @@ def rank_faults(monkeypatch, tmp_path) -> Path:
     pid_dir = tmp_path / "pids"
     pid_dir.mkdir()
     monkeypatch.setenv("ACCELBENCH_TEST_PID_DIR", str(pid_dir))
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # a killed cell leaves its launcher's log dir
     return pid_dir
 
 
@@ -221,7 +222,8 @@ def test_torchrun_ranks_run_the_cells_and_rank_0_writes(tiny_model_dir, tmp_path
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
     command += ["--nproc-per-node", "2", "-m", "accelbench", "run", "--model", str(tiny_model_dir)]
     command += ["--out", str(out), "--workloads", "train", "--precisions", "fp32", *FAST]
-    proc = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    env = {**os.environ, "TMPDIR": str(tmp_path)}  # torchrun's log dir
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     (rec,) = records(out)
     assert rec["status"] == "ok", rec["reason"]
