@@ -1,13 +1,15 @@
 """Test-only runtimes, loaded into cell processes through ACCELBENCH_EXTRA_RUNTIMES.
 
 They wrap the real eager backend and fail the way real runtimes fail: a process killed by a
-signal, and a CUDA out-of-memory error above a batch size.
+signal, a CUDA out-of-memory error above a batch size, and a data-parallel rank that fails or
+never joins its peers.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import time
 
 import torch
 
@@ -43,3 +45,39 @@ class OomBackend(EagerBackend):
         from accelbench.precision import MODES
 
         return MODES[cell.precision]
+
+
+def _rank() -> int | None:
+    """This process's rank in a data-parallel cell, None in a 1-process cell."""
+    import torch.distributed as dist
+
+    return dist.get_rank() if dist.is_initialized() else None
+
+
+class RankFailBackend(EagerBackend):
+    """Rank 1 of a data-parallel cell raises while rank 0 waits for it in DDP's first
+    collective."""
+
+    name = "rankfail"
+
+    def prepare_train(self, model, cell, optimizer, scheduler):
+        if _rank() == 1:
+            raise RuntimeError("injected failure on rank 1")
+        return super().prepare_train(model, cell, optimizer, scheduler)
+
+
+class RankHangBackend(EagerBackend):
+    """Rank 1 of a data-parallel cell never joins DDP's first collective. Every rank writes its
+    pid to $ACCELBENCH_TEST_PID_DIR first, so a test can check that none outlives its cell."""
+
+    name = "rankhang"
+
+    def prepare_train(self, model, cell, optimizer, scheduler):
+        rank = _rank()
+        if rank is not None:
+            pid_dir = os.environ["ACCELBENCH_TEST_PID_DIR"]
+            with open(os.path.join(pid_dir, f"rank{rank}.pid"), "w") as fh:
+                fh.write(str(os.getpid()))
+            if rank == 1:
+                time.sleep(3600)
+        return super().prepare_train(model, cell, optimizer, scheduler)

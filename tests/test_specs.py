@@ -1,11 +1,9 @@
-import dataclasses
-import hashlib
-import json
+from dataclasses import replace
 
 import pytest
 
 from accelbench.errors import UserError
-from accelbench.specs import AUTO_BATCH, LATER_FIELDS, RunConfig, expand, reference_cell_on
+from accelbench.specs import AUTO_BATCH, CellSpec, RunConfig, expand, reference_cell_on
 
 
 def test_matrix_is_the_product_train_first():
@@ -25,13 +23,11 @@ def test_cell_id_is_stable_and_depends_on_the_spec():
     assert len(a.cell_id) == 16
 
 
-def test_cell_id_of_a_cell_without_later_fields_is_the_one_earlier_releases_wrote():
-    cell = expand(RunConfig())[0]
-    earlier = {k: v for k, v in dataclasses.asdict(cell).items() if k not in LATER_FIELDS}
-    blob = json.dumps(earlier, sort_keys=True, separators=(",", ":"))
-    assert cell.cell_id == hashlib.sha256(blob.encode()).hexdigest()[:16]
+def test_grad_accum_is_a_cell_of_its_own():
+    cell = expand(RunConfig(workloads=("train",)))[0]
     accumulated = expand(RunConfig(workloads=("train",), grad_accum=4))[0]
     assert accumulated.cell_id != cell.cell_id and accumulated.label.endswith("b16x4 s128")
+    assert "grad_accum" not in cell.to_json() and accumulated.to_json()["grad_accum"] == 4
 
 
 def test_grad_accum_applies_to_train_cells_only():
@@ -104,3 +100,47 @@ def test_run_json_from_before_sweeps_still_loads():
 def test_round_trip_json():
     cfg = RunConfig(precisions=("fp32",), eval_limit=10)
     assert RunConfig.from_json(cfg.to_json()) == cfg
+
+
+def test_one_process_cells_keep_the_cell_id_they_had_before_nproc():
+    cell = CellSpec(
+        workload="train",
+        runtime="eager",
+        device="cpu",
+        precision="fp32",
+        padding="dynamic",
+        batch_size=16,
+        seq_len=128,
+        model="bundled",
+        dataset="bundled",
+        seed=42,
+        synthetic=False,
+        train_steps=300,
+    )
+    assert cell.cell_id == "4ca516e2922ebb63"  # the id this spec had before CellSpec.nproc
+    assert "nproc" not in cell.to_json()
+    two = replace(cell, nproc=2)
+    assert two.to_json()["nproc"] == 2
+    assert two.cell_id != cell.cell_id
+    assert two.label.endswith(" x2") and not cell.label.endswith("x1")
+    assert CellSpec(**two.to_json()) == two and CellSpec(**cell.to_json()) == cell
+
+
+def test_process_counts_multiply_train_cells_only():
+    cells = expand(RunConfig(nprocs=(1, 2), precisions=("fp32",)))
+    assert [(c.workload, c.nproc) for c in cells] == [("train", 1), ("train", 2), ("infer", 1)]
+
+
+@pytest.mark.parametrize(
+    "kwargs,needle",
+    [
+        ({"nprocs": (0,)}, "--nproc must be positive"),
+        ({"nprocs": ()}, "--nproc is empty"),
+        ({"nprocs": (2,), "workloads": ("infer",)}, "distributes training only"),
+        ({"dist_timeout": 0}, "--dist-timeout must be positive"),
+        ({"nprocs": (2,), "batch_sizes": (AUTO_BATCH,)}, "give the per-rank batch size"),
+    ],
+)
+def test_bad_process_settings(kwargs, needle):
+    with pytest.raises(UserError, match=needle):
+        RunConfig(**kwargs)

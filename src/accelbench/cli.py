@@ -118,7 +118,27 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--min-iters", type=int, default=d.min_iters)
     run.add_argument("--min-time", type=float, default=d.min_time, help="seconds")
     run.add_argument("--cell-timeout", type=float, default=d.cell_timeout, help="seconds")
-    run.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+    run.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch intra-op threads (per process; with --nproc N each gets cores // N unless set)",
+    )
+    run.add_argument(
+        "--nproc",
+        dest="nprocs",
+        type=_ints("nproc"),
+        default=d.nprocs,
+        help="training processes per train cell, one or a comma list: DistributedDataParallel "
+        "(NCCL on CUDA, gloo on CPU) launched like torchrun; the 1-process cell runs too, as "
+        "the scaling baseline",
+    )
+    run.add_argument(
+        "--dist-timeout",
+        type=float,
+        default=d.dist_timeout,
+        help="seconds a collective or the rendezvous waits for a peer before the cell fails",
+    )
     run.add_argument(
         "--no-ceilings",
         dest="ceilings",
@@ -200,6 +220,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from accelbench.distributed import torchrun_rank
     from accelbench.report.frame import summary_table
     from accelbench.runner import load_run_file, run_matrix
 
@@ -218,6 +239,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                 f"{run_dir} already holds results: use --resume {run_dir} or another --out"
             )
     records = run_matrix(config, run_dir, run_id, echo)
+    if torchrun_rank() not in (None, 0):
+        return 0  # under torchrun rank 0 reports
     print(summary_table(records))
     print(f"\nresults: {run_dir / 'results.jsonl'}   report: accelbench report {run_dir}")
     return 0

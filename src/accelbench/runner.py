@@ -13,7 +13,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from accelbench.cellrun import ROLE_CEILINGS, ROLE_CELL, ROLE_REFERENCE, ROLE_REFERENCE_EVAL
+from accelbench.distributed import torchrun_world
 from accelbench.errors import UserError
+from accelbench.scaling import efficiency
 from accelbench.specs import CellSpec, RunConfig, expand, reference_cell_on
 from accelbench.store import SCHEMA_VERSION, ResultStore
 
@@ -41,7 +43,10 @@ def validate_inputs(config: RunConfig) -> None:
 def probe(cell: CellSpec) -> tuple[bool, str]:
     from accelbench.backends import get_backend
 
-    cap = get_backend(cell.runtime).probe(cell.workload, cell.device, cell.precision)
+    backend = get_backend(cell.runtime)
+    cap = backend.probe(cell.workload, cell.device, cell.precision)
+    if cap.ok and cell.nproc > 1 and not getattr(backend, "data_parallel", False):
+        return False, f"runtime {cell.runtime} has no data-parallel (multi-process) training"
     return cap.ok, cap.reason
 
 
@@ -117,7 +122,33 @@ def plan_cells(config: RunConfig) -> list[tuple[CellSpec, str]]:
         in_matrix = any(c.cell_id == ref.cell_id for c, _ in cells)
         if in_matrix or "infer" in config.workloads:
             cells = [(ref, ROLE_REFERENCE)] + [(c, r) for c, r in cells if c.cell_id != ref.cell_id]
-    return cells
+    return with_scaling_baselines(cells)
+
+
+def with_scaling_baselines(cells: list[tuple[CellSpec, str]]) -> list[tuple[CellSpec, str]]:
+    """Every cell of N > 1 processes preceded by its 1-process cell, the scaling baseline
+    (moved up from later in the matrix, or added)."""
+    roles = {c.cell_id: r for c, r in cells}
+    out: dict[str, tuple[CellSpec, str]] = {}
+    for cell, _ in cells:
+        for c in ([replace(cell, nproc=1)] if cell.nproc > 1 else []) + [cell]:
+            out.setdefault(c.cell_id, (c, roles.get(c.cell_id, ROLE_CELL)))
+    return list(out.values())
+
+
+def add_scaling(record: dict, cell: CellSpec, recorded: dict[str, dict]) -> None:
+    """An ok cell of N > 1 processes gets its scaling efficiency against the ok record of its
+    1-process cell in this run (`recorded`: cell_id -> record)."""
+    if cell.nproc == 1 or record["status"] != "ok":
+        return
+    base = recorded.get(replace(cell, nproc=1).cell_id)
+    if base is None or base["status"] != "ok":
+        return
+    m = record["metrics"]
+    m["scaling_efficiency"] = efficiency(
+        m["samples_per_s"], cell.nproc, base["metrics"]["samples_per_s"]
+    )
+    m["scaling_baseline_cell_id"] = base["cell_id"]
 
 
 def measure_ceilings(
@@ -176,8 +207,13 @@ def run_matrix(
     resume_id: str | None = None,
     echo: Callable[[str], None] = print,
 ) -> list[dict]:
+    """Run every cell of the matrix, one record each, in run_dir/results.jsonl. Under
+    torchrun (several ranks), every rank runs this and `run_as_ranks` takes over."""
     from accelbench.env import fingerprint
 
+    world = torchrun_world()
+    if world is not None:
+        return run_as_ranks(torchrun_config(config, world), run_dir, resume_id, echo)
     validate_inputs(config)
     run_dir.mkdir(parents=True, exist_ok=True)
     run_id = resume_id or uuid.uuid4().hex[:12]
@@ -211,11 +247,92 @@ def run_matrix(
                 echo(f"{prefix} ...")
                 result = run_cell(cell, role, config, run_dir, echo)
             record = make_record(run_id, cell, role, result, started, parent_env)
+            add_scaling(record, cell, {**done, **{r["cell_id"]: r for r in records}})
             store.append(record)
             echo(f"{prefix}: {one_line(record)}")
         if role != ROLE_CELL:
             reference = record
         records.append(record)
+    return records
+
+
+def torchrun_config(config: RunConfig, world: int) -> RunConfig:
+    """The run torchrun's `world` ranks can run: train cells of `world` processes, one device."""
+    if config.workloads != ("train",):
+        raise UserError(
+            f"under torchrun (WORLD_SIZE={world}) only training runs distributed: "
+            "give --workloads train"
+        )
+    if len(config.devices) != 1:
+        raise UserError("under torchrun give one device (--devices cuda or --devices cpu)")
+    if config.nprocs not in ((1,), (world,)):
+        raise UserError(
+            f"under torchrun the processes are torchrun's (WORLD_SIZE={world}): drop --nproc"
+        )
+    return replace(config, nprocs=(world,))
+
+
+def run_as_ranks(
+    config: RunConfig, run_dir: Path, resume_id: str | None, echo: Callable[[str], None]
+) -> list[dict]:
+    """One rank of a torchrun job: every rank runs every cell in this process (torchrun is the
+    isolation), with the rank code of `--nproc` cells; rank 0 alone writes and reports. A cell
+    that raises ends the job, as a failed torchrun worker does (rank 0 records the error if it
+    was its own); `--resume` goes on from there."""
+    from accelbench import distributed
+    from accelbench.cellrun import execute, failure
+    from accelbench.env import fingerprint
+
+    validate_inputs(config)
+    rank = distributed.join(config.devices[0], config.threads, config.dist_timeout)
+    try:
+        store, done, cells, records = None, {}, [(c, ROLE_CELL) for c in expand(config)], []
+        if rank.leader:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            if resume_id is None:
+                resume_id = uuid.uuid4().hex[:12]
+                write_run_file(run_dir, config, resume_id)
+            store = ResultStore(run_dir)
+            done = {r["cell_id"]: r for r in store.records()}
+            if config.ceilings:
+                measure_ceilings(config, cells, run_dir, echo)
+        run_id, done_ids = rank.broadcast((resume_id, set(done)))
+        env = fingerprint()
+        for i, (cell, _) in enumerate(cells, start=1):
+            prefix = f"[{i}/{len(cells)}] {cell.label}"
+            if cell.cell_id in done_ids:
+                if rank.leader:
+                    echo(f"{prefix}: already recorded ({done[cell.cell_id]['status']}), skipped")
+                    records.append(done[cell.cell_id])
+                continue
+            started = time.time()
+            ok, reason = probe(cell)
+            result: dict = {"status": "unsupported", "reason": reason}
+            if ok:
+                if rank.leader:
+                    echo(f"{prefix} ...")
+                payload = {
+                    "cell": cell.to_json(),
+                    "config": config.to_json(),
+                    "run_dir": str(run_dir),
+                    "role": ROLE_CELL,
+                }
+                try:
+                    result = {"status": "ok", "reason": "", **execute(payload, rank)}
+                except Exception as exc:
+                    if store is not None:
+                        result = failure(exc)
+                        result["reason"] = f"rank 0: {result['reason']}"
+                        store.append(make_record(run_id, cell, ROLE_CELL, result, started, env))
+                    raise
+            if store is not None:
+                record = make_record(run_id, cell, ROLE_CELL, result, started, env)
+                add_scaling(record, cell, {**done, **{r["cell_id"]: r for r in records}})
+                store.append(record)
+                echo(f"{prefix}: {one_line(record)}")
+                records.append(record)
+    finally:
+        distributed.leave()
     return records
 
 
@@ -232,6 +349,8 @@ def one_line(record: dict) -> str:
         parts.append(f"{m['samples_per_s']:.1f} seq/s, {m['tokens_per_s']:.0f} tok/s")
     if m.get("f1") is not None:
         parts.append(f"F1 {m['f1'] * 100:.1f}")
+    if m.get("scaling_efficiency") is not None:
+        parts.append(f"scaling efficiency {m['scaling_efficiency']:.0%} of {m['world_size']}x")
     if record["status"] == "numeric_fail":
         parts.append(record["reason"])
     return ", ".join(parts)

@@ -18,8 +18,9 @@ AUTO_BATCH = 0  # batch size "auto": each cell searches for its own (see autobat
 REFERENCE_BATCH = 16  # the reference fine-tune's batch when only "auto" is asked for
 
 # CellSpec fields added after the first release, with the value that leaves a cell as it was:
-# left out of the cell_id hash at that value, so earlier run directories still resume and compare.
-LATER_FIELDS = {"grad_accum": 1}
+# left out of the stored spec and the cell_id hash at that value, so earlier run directories
+# still resume and compare.
+ADDED_FIELDS = {"nproc": 1, "grad_accum": 1}
 
 
 def _check_choice(key: str, values: tuple[str, ...], allowed: tuple[str, ...]) -> None:
@@ -69,6 +70,8 @@ class RunConfig:
     ceilings: bool = True
     oom_backoff: bool = False
     grad_accum: int = 1
+    nprocs: tuple[int, ...] = (1,)
+    dist_timeout: float = 300.0
 
     def __post_init__(self) -> None:
         from accelbench.backends import runtimes
@@ -85,6 +88,20 @@ class RunConfig:
         for value in self.batch_sizes:
             if value != AUTO_BATCH:
                 _check_positive("batch-size", value)
+        if not self.nprocs:
+            raise UserError("--nproc is empty: give at least one process count")
+        for value in self.nprocs:
+            _check_positive("nproc", value)
+        if max(self.nprocs) > 1 and AUTO_BATCH in self.batch_sizes:
+            raise UserError(
+                "--batch-size auto searches one process's batch: with --nproc above 1 "
+                "give the per-rank batch size"
+            )
+        if max(self.nprocs) > 1 and "train" not in self.workloads:
+            raise UserError(
+                f"--nproc {','.join(map(str, self.nprocs))} distributes training only: "
+                "add train to --workloads"
+            )
         for key in (
             "train_steps",
             "epochs",
@@ -95,6 +112,7 @@ class RunConfig:
             "cell_timeout",
             "threads",
             "grad_accum",
+            "dist_timeout",
         ):
             _check_positive(key.replace("_", "-"), getattr(self, key))
         for seq_len in self.seq_lens:
@@ -143,12 +161,12 @@ class CellSpec:
     compile_mode: str | None = None
     checkpoint: str | None = None
     extra: tuple[tuple[str, str], ...] = field(default_factory=tuple)
-    grad_accum: int = 1
+    nproc: int = 1  # training processes (data-parallel ranks)
+    grad_accum: int = 1  # micro-batches per optimizer step
 
     @property
     def cell_id(self) -> str:
-        spec = {k: v for k, v in asdict(self).items() if LATER_FIELDS.get(k, object()) != v}
-        blob = json.dumps(spec, sort_keys=True, separators=(",", ":"))
+        blob = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     @property
@@ -160,13 +178,20 @@ class CellSpec:
         mode = f"[{self.compile_mode}]" if self.runtime == "compile" else ""
         batch = "auto" if self.auto_batch else str(self.batch_size)
         accum = f"x{self.grad_accum}" if self.grad_accum > 1 else ""
+        procs = f" x{self.nproc}" if self.nproc > 1 else ""
         return (
             f"{self.workload} {self.runtime}{mode} {self.device} {self.precision} "
-            f"{self.padding} b{batch}{accum} s{self.seq_len}"
+            f"{self.padding} b{batch}{accum} s{self.seq_len}{procs}"
         )
 
     def to_json(self) -> dict:
-        return asdict(self)
+        """The spec as stored and hashed. Fields added after the first release are left out
+        at their default, so cells that do not use them keep their cell_id."""
+        data = asdict(self)
+        for name, default in ADDED_FIELDS.items():
+            if data[name] == default:
+                del data[name]
+        return data
 
 
 def cell_for(
@@ -178,6 +203,7 @@ def cell_for(
     padding: str,
     batch_size: int | None = None,
     seq_len: int | None = None,
+    nproc: int = 1,
 ) -> CellSpec:
     """The cell of `config` with these coordinates (workload-specific fields filled in).
 
@@ -201,15 +227,16 @@ def cell_for(
         compile_mode=config.compile_mode if runtime == "compile" else None,
         checkpoint=None if train else (config.checkpoint or "run-reference"),
         grad_accum=config.grad_accum if train else 1,
+        nproc=nproc if train else 1,
     )
 
 
 def expand(config: RunConfig) -> list[CellSpec]:
     """The matrix: workloads x runtimes x devices x precisions x paddings x batch sizes x
-    sequence lengths, train cells first."""
+    sequence lengths (x process counts, for training), train cells first."""
     paddings = ("pad-max",) if config.synthetic else config.paddings
     cells = [
-        cell_for(config, w, r, d, p, pad, b, s)
+        cell_for(config, w, r, d, p, pad, b, s, n)
         for w, r, d, p, pad, b, s in itertools.product(
             config.workloads,
             config.runtimes,
@@ -219,8 +246,9 @@ def expand(config: RunConfig) -> list[CellSpec]:
             config.batch_sizes,
             config.seq_lens,
         )
+        for n in (config.nprocs if w == "train" else (1,))
     ]
-    return sorted(cells, key=lambda c: WORKLOADS.index(c.workload))
+    return sorted(dict.fromkeys(cells), key=lambda c: WORKLOADS.index(c.workload))
 
 
 def reference_cell_on(config: RunConfig, device: str) -> CellSpec:

@@ -39,6 +39,8 @@ class TrainSession(Protocol):
 
 class Backend(Protocol):
     name: str
+    # trains a cell of several processes in DistributedDataParallel (absent: it cannot)
+    data_parallel: bool
 
     def probe(self, workload: str, device: str, precision: str) -> Capability: ...
 

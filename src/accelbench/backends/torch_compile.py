@@ -128,14 +128,18 @@ class CompiledInfer(TorchInfer):
 
 class CompiledTrain(TorchTrain):
     """TorchTrain with a compiled forward (backward compiled by AOTAutograd on first use).
+    Data-parallel, the DDP-wrapped model is compiled (Dynamo splits the graph at DDP's
+    gradient buckets so the all-reduce still overlaps the backward pass).
 
     The model is evaluated after training in eager mode: same weights, no second compile.
     """
 
-    def __init__(self, model, device, mode, optimizer, scheduler, options: CompileOptions) -> None:
-        super().__init__(model, device, mode, optimizer, scheduler)
+    def __init__(
+        self, model, device, mode, optimizer, scheduler, options: CompileOptions, data_parallel
+    ) -> None:
+        super().__init__(model, device, mode, optimizer, scheduler, data_parallel)
         self.options = options
-        self.forward = options.compile(self.model)
+        self.forward = options.compile(self.forward)
         self.watch = CompileWatch()
 
     def step(self, batches: Sequence[Batch]) -> torch.Tensor:
@@ -164,6 +168,7 @@ def compiler_missing(device: str) -> str:
 
 class CompileBackend:
     name = "compile"
+    data_parallel = True
 
     def probe(self, workload: str, device: str, precision: str) -> Capability:
         ok, reason = torch_capability(workload, device, precision)
@@ -189,4 +194,5 @@ class CompileBackend:
             optimizer,
             scheduler,
             CompileOptions.for_cell(cell),
+            cell.nproc > 1,
         )

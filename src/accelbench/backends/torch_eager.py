@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 
 import torch
 
+from accelbench import distributed
 from accelbench.backends.base import Capability
 from accelbench.encode import Batch
 from accelbench.precision import MODES, PrecisionMode, apply_flags, autocast, torch_capability
@@ -36,25 +38,34 @@ class TorchTrain:
         mode: PrecisionMode,
         optimizer: torch.optim.Optimizer,
         scheduler: torch.optim.lr_scheduler.LRScheduler,
+        data_parallel: bool = False,
     ) -> None:
         self.flags = apply_flags(mode)
         self.model = model.to(device).train()
         self.device, self.mode = device, mode
         self.optimizer, self.scheduler = optimizer, scheduler
         self.scaler = torch.amp.GradScaler(device, enabled=mode.grad_scaler)
-        self.forward = self.model
+        # steps run through DDP; evaluation uses the model itself, on one rank
+        self.data_parallel = data_parallel
+        self.ddp = distributed.data_parallel(self.model) if data_parallel else None
+        self.forward = self.ddp or self.model
         self.skipped_steps = 0
+
+    def _accumulating(self, last: bool) -> contextlib.AbstractContextManager:
+        """Data-parallel, gradients are all-reduced once per step: after the last micro-batch."""
+        return self.ddp.no_sync() if self.ddp is not None and not last else contextlib.nullcontext()
 
     def step(self, batches: Sequence[Batch]) -> torch.Tensor:
         total = torch.zeros((), device=self.device)
-        for batch in batches:  # gradients of the micro-batches accumulate
-            with autocast(self.mode, self.device):
-                loss = self.forward(
-                    input_ids=batch.input_ids,
-                    attention_mask=batch.attention_mask,
-                    labels=batch.labels,
-                ).loss / len(batches)
-            self.scaler.scale(loss).backward()
+        for i, batch in enumerate(batches):  # gradients of the micro-batches accumulate
+            with self._accumulating(last=i == len(batches) - 1):
+                with autocast(self.mode, self.device):
+                    loss = self.forward(
+                        input_ids=batch.input_ids,
+                        attention_mask=batch.attention_mask,
+                        labels=batch.labels,
+                    ).loss / len(batches)
+                self.scaler.scale(loss).backward()
             total += loss.detach()
         if self.scaler.is_enabled():
             # GradScaler.step already reads found-inf back to the host; reading the scale adds
@@ -74,6 +85,8 @@ class TorchTrain:
 
     def details(self) -> dict:
         info: dict = {"precision_flags": self.flags, "skipped_steps": self.skipped_steps}
+        if self.data_parallel:
+            info["data_parallel"] = "DistributedDataParallel, no per-step buffer broadcast"
         if self.scaler.is_enabled():
             info["grad_scale_final"] = float(self.scaler.get_scale())
         return info
@@ -81,6 +94,7 @@ class TorchTrain:
 
 class EagerBackend:
     name = "eager"
+    data_parallel = True  # trains in DistributedDataParallel when a cell has several processes
 
     def probe(self, workload: str, device: str, precision: str) -> Capability:
         ok, reason = torch_capability(workload, device, precision)
@@ -90,4 +104,5 @@ class EagerBackend:
         return TorchInfer(model, cell.device, MODES[cell.precision])
 
     def prepare_train(self, model, cell, optimizer, scheduler) -> TorchTrain:
-        return TorchTrain(model, cell.device, MODES[cell.precision], optimizer, scheduler)
+        mode = MODES[cell.precision]
+        return TorchTrain(model, cell.device, mode, optimizer, scheduler, cell.nproc > 1)

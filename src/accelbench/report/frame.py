@@ -12,6 +12,7 @@ import pandas as pd
 
 from accelbench.errors import UserError
 from accelbench.report.ratios import baselines, speed_ratio
+from accelbench.scaling import efficiency, nproc, scaling_baselines
 from accelbench.stats import RatioCI
 from accelbench.store import RESULTS, read_records
 
@@ -33,6 +34,7 @@ COLUMNS = [
     "label",
     *SPEC_KEYS,
     "batch_size_ran",
+    "nproc",
     "role",
     "status",
     "samples_per_s",
@@ -40,6 +42,8 @@ COLUMNS = [
     "speedup",
     "speedup_low",
     "speedup_high",
+    "global_batch",
+    "scaling_efficiency",
     "latency_p50_ms",
     "latency_p90_ms",
     "latency_p99_ms",
@@ -101,10 +105,12 @@ def _row(rec: dict, run: str = "") -> dict:
         "label": rec.get("label", ""),
         **{k: spec.get(k) for k in SPEC_KEYS},
         "batch_size_ran": m.get("batch_size_ran"),
+        "nproc": nproc(spec),
         "role": rec.get("role"),
         "status": rec.get("status"),
         "samples_per_s": m.get("samples_per_s"),
         "tokens_per_s": m.get("tokens_per_s"),
+        "global_batch": m.get("global_batch"),
         "latency_p50_ms": lat.get("p50"),
         "latency_p90_ms": lat.get("p90"),
         "latency_p99_ms": lat.get("p99"),
@@ -134,9 +140,24 @@ def _row(rec: dict, run: str = "") -> dict:
     }
 
 
+def _scaling(records: Sequence[dict]) -> dict[int, float]:
+    """index of a multi-process train record -> its scaling efficiency over its 1-process cell."""
+    return {
+        i: efficiency(
+            records[i]["metrics"]["samples_per_s"],
+            nproc(records[i]["spec"]),
+            base["metrics"]["samples_per_s"],
+        )
+        for i, base in scaling_baselines(records).items()
+    }
+
+
 def records_frame(records: Sequence[dict], run: str = "") -> pd.DataFrame:
-    """One row per record; speedup over the fp32 eager cell of the same run and shape."""
+    """One row per record; speedup over the fp32 eager cell of the same run and shape; scaling
+    efficiency of multi-process training over its 1-process cell."""
     rows = [_row(r, run) for r in records]
+    for i, value in _scaling(records).items():
+        rows[i]["scaling_efficiency"] = value
     for i, base in baselines(records).items():
         ci = RatioCI(1.0, 1.0, 1.0, 0.95) if base is records[i] else speed_ratio(base, records[i])
         if ci is not None:
@@ -153,13 +174,20 @@ def is_false(value: object) -> bool:
 
 
 def runs_frame(runs: Sequence[Run]) -> pd.DataFrame:
-    return pd.concat([records_frame(r.records, r.name) for r in runs], ignore_index=True)
+    """The runs' rows; a multi-process cell without a 1-process cell in its own run is scaled
+    against one of another run of the same host (e.g. a torchrun job and a plain run)."""
+    df = pd.concat([records_frame(r.records, r.name) for r in runs], ignore_index=True)
+    for i, value in _scaling([rec for r in runs for rec in r.records]).items():
+        df.loc[i, "scaling_efficiency"] = value
+    return df
+
+
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def _fmt(value, spec: str) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    return format(value, spec)
+    return "-" if _missing(value) else format(value, spec)
 
 
 def summary_table(records: Sequence[dict]) -> str:
@@ -173,6 +201,9 @@ def summary_table(records: Sequence[dict]) -> str:
             if row["status"] != "ok"
             else ("" if row["stable"] in (True, None) else "unstable: " + row["unstable_reasons"])
         )
+        if not _missing(row["scaling_efficiency"]):
+            scaled = f"scaling efficiency {row['scaling_efficiency']:.0%}"
+            note = f"{scaled}; {note}" if note else scaled
         role = rec.get("role", "cell")
         rows.append(
             [

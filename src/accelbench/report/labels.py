@@ -12,6 +12,7 @@ DIMENSIONS: dict[str, str] = {
     "runtime": "{}",
     "compile_mode": "[{}]",
     "device": "{}",
+    "nproc": "x{}",
     "precision": "{}",
     "padding": "{}",
     "batch_size": "b{}",
@@ -45,7 +46,8 @@ def cell_labels(df: pd.DataFrame, exclude: tuple[str, ...] = ()) -> pd.Series:
 def ordered(df: pd.DataFrame) -> pd.DataFrame:
     """Rows grouped by shape, then runtime, then precision in the order of PRECISIONS."""
     rank = {p: i for i, p in enumerate(PRECISIONS)}
-    keys = [c for c in ("run", "device", "padding", "batch_size", "seq_len", "runtime") if c in df]
+    keys = ("run", "device", "padding", "batch_size", "seq_len", "runtime", "nproc")
+    keys = [c for c in keys if c in df]
     return (
         df.assign(_rank=df["precision"].map(rank))
         .sort_values([*keys, "_rank"], kind="stable")

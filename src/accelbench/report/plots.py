@@ -186,6 +186,44 @@ def sweep(df: pd.DataFrame, workload: str, axis: str) -> Figure | None:
     return fig
 
 
+def scaling(df: pd.DataFrame) -> Figure | None:
+    """Training throughput against the number of processes, one line per cell spec, each with
+    its ideal (linear from the 1-process cell) and the efficiency at every point."""
+    part = df[(df["workload"] == "train") & df["samples_per_s"].notna()]
+    if not (part["nproc"] > 1).any():
+        return None
+    series = cell_labels(part, exclude=("nproc",))
+    fig, ax = plt.subplots(figsize=(7, 4.6))
+    seen: dict[str, int] = {}
+    for name, group in part.groupby(series.to_numpy(), sort=True):
+        if (group["nproc"] == 1).all():
+            continue
+        group = group.sort_values("nproc")
+        color, style = _line(group["precision"].iloc[0], seen)
+        procs, speed = group["nproc"].to_numpy(), group["samples_per_s"].to_numpy(float)
+        ax.plot(procs, speed, style, marker="o", color=color, label=name)
+        single = group[group["nproc"] == 1]
+        if len(single):
+            top = int(procs.max())
+            base = float(single["samples_per_s"].iloc[0])
+            ideal = f"{name}: ideal (linear)" if name else "ideal (linear)"
+            ax.plot([1, top], [base, base * top], ":", color=color, lw=1, label=ideal)
+        for x, y, eff in zip(procs, speed, group["scaling_efficiency"], strict=True):
+            if not pd.isna(eff):
+                ax.annotate(f"{eff:.0%}", (x, y), xytext=(6, -12), textcoords="offset points")
+    ticks = sorted(part["nproc"].unique())
+    ax.set_xticks(ticks, [str(t) for t in ticks])
+    ax.set_xlim(0.5, max(ticks) + 0.5)
+    ax.set_ylim(0, ax.get_ylim()[1] * 1.1)
+    ax.set_title("train: throughput vs processes (annotated: scaling efficiency)")
+    ax.set_xlabel("training processes (data-parallel ranks)")
+    ax.set_ylabel("sentences / s (all ranks)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 def loss_curves(curves: dict[str, tuple[str, list[list[float]]]]) -> Figure | None:
     """name -> (precision, [[step, loss], ...]); colour by precision, line style by the rest."""
     if not curves:

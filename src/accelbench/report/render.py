@@ -108,6 +108,12 @@ def _workload(df: pd.DataFrame, workload: str, curves: dict) -> list[Block]:
             f"{workload}: throughput vs {what}",
         )
     if workload == "train":
+        out += _figure(
+            "scaling_train",
+            plots.scaling(measured),
+            "train: throughput of N data-parallel processes against N; dotted: linear from the "
+            "1-process cell; annotated: throughput_N / (N · throughput_1)",
+        )
         out += _figure("loss_curves", plots.loss_curves(curves), "training loss per step")
     return out
 

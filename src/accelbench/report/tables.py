@@ -19,6 +19,7 @@ SHAPE_COLUMNS = {
     "padding": "padding",
     "batch_size": "batch",
     "seq_len": "seq",
+    "nproc": "procs",
 }
 LEGEND = (
     ("speedup", "sentences/s over fp32 eager of the same run and shape, 95% bootstrap CI"),
@@ -29,6 +30,10 @@ LEGEND = (
     ),
     ("p50/p99", "per-batch latency (infer) or per-step time (train)"),
     ("memory", "CUDA peak allocated on cuda cells, process peak RSS on cpu"),
+    (
+        "scaling",
+        "throughput of N training processes / (N × that of the 1-process cell of the same spec)",
+    ),
     ("⚠", "hover or see the numbered notes"),
 )
 
@@ -94,6 +99,14 @@ def _mfu(row: pd.Series) -> Cell:
     return Cell(f"{row['mfu'] * 100:.1f}%", numeric=True)
 
 
+def _scaling(row: pd.Series) -> Cell:
+    if row["nproc"] == 1:
+        return Cell("(1 process)", tone="muted", numeric=True)
+    if missing(row["scaling_efficiency"]):
+        return Cell("–", "muted", "no ok 1-process cell of the same spec to scale against", True)
+    return Cell(f"{row['scaling_efficiency']:.0%} of {row['nproc']}×", numeric=True)
+
+
 def workload_table(df: pd.DataFrame, workload: str) -> Table | None:
     """Measured cells of one workload: runtime × precision (× the shape coordinates that vary)."""
     part = df[(df["workload"] == workload) & df["status"].isin(MEASURED)]
@@ -101,6 +114,7 @@ def workload_table(df: pd.DataFrame, workload: str) -> Table | None:
         return None
     shapes = [c for c in SHAPE_COLUMNS if c in varying(part)]
     with_mfu = part["mfu"].notna().any()
+    with_scaling = bool((part["nproc"] > 1).any())
     part = ordered(part)
     unstable_base = {
         (r.run_id, r.device, r.padding, r.batch_size, r.seq_len)
@@ -109,7 +123,8 @@ def workload_table(df: pd.DataFrame, workload: str) -> Table | None:
     }
     columns = [SHAPE_COLUMNS[c] for c in shapes]
     columns += ["runtime", "precision", "seq/s", "tok/s", "speedup", "F1 %", "ΔF1", "p50 ms"]
-    columns += ["p99 ms", "memory MB", *(["MFU"] if with_mfu else []), "status"]
+    columns += ["p99 ms", "memory MB", *(["MFU"] if with_mfu else [])]
+    columns += [*(["scaling"] if with_scaling else []), "status"]
     rows = []
     for _, row in part.iterrows():
         p50, p99 = (
@@ -135,10 +150,11 @@ def workload_table(df: pd.DataFrame, workload: str) -> Table | None:
                 Cell(num(row[p99]), numeric=True),
                 Cell(num(memory), numeric=True),
                 *([_mfu(row)] if with_mfu else []),
+                *([_scaling(row)] if with_scaling else []),
                 Cell(status, "bad" if row["status"] != "ok" else None),
             )
         )
-    legend = LEGEND
+    legend = tuple(kv for kv in LEGEND if with_scaling or kv[0] != "scaling")
     if not with_mfu:
         reasons = ", ".join(sorted(set(part["mfu_reason"].dropna())))
         legend += (("MFU", f"not shown ({reasons or 'no peak known'})"),)

@@ -111,12 +111,17 @@ def compute_figures(
     seconds: float,
     train: bool,
     run_dir: Path,
+    devices: int = 1,
 ) -> dict:
     """FLOPs executed over the timed iterations (padded shapes), TFLOP/s, and MFU against the
-    datasheet peak (GPUs) and against the matmul ceiling measured for this run."""
+    datasheet peak (GPUs) and against the matmul ceiling measured for this run.
+
+    `devices`: how many devices did the work (data-parallel GPUs); utilization is per device.
+    """
     shape = flops.encoder_shape(model_config)
     total = sum(flops.step_flops(shape, b, t, train) for b, t in shapes)
     achieved = total / seconds / 1e12 if seconds > 0 else 0.0
+    per_device = achieved / devices
     key = dtype_key(cell.precision) or "float32"
     measured = read_ceilings(run_dir).get(cell.device, {})
     ceiling = measured.get("matmul_tflops", {}).get(key)
@@ -125,9 +130,9 @@ def compute_figures(
         "flops_total": total,
         "achieved_tflops": achieved,
         "mfu_dtype": key,
-        **flops.mfu(achieved, gpu_name(cell.device), key),
+        **flops.mfu(per_device, gpu_name(cell.device), key),
         "ceiling_tflops": ceiling,
-        "mfu_vs_ceiling": achieved / ceiling if ceiling else None,
+        "mfu_vs_ceiling": per_device / ceiling if ceiling else None,
         "ceiling_source": f"{measured['matmul_size']}^3 {key} matmul measured by this run"
         if ceiling
         else None,

@@ -14,6 +14,7 @@ from transformers import get_linear_schedule_with_warmup
 
 from accelbench import autobatch
 from accelbench.backends.base import Backend
+from accelbench.distributed import SINGLE, Rank
 from accelbench.encode import Batch, batch_order, collate, encode, synthetic_batch
 from accelbench.kernel_profile import profile_call
 from accelbench.measure import IterationTimer, synchronize
@@ -36,11 +37,34 @@ from accelbench.workloads.common import (
 MAX_LOSS_POINTS = 200
 
 
-def _epochs(enc, cell: CellSpec, pad_id: int, seed: int) -> Iterator[Batch]:
+def _epochs(enc, cell: CellSpec, pad_id: int, seed: int, rank: Rank) -> Iterator[Batch]:
+    """This rank's batches: numbers rank, rank + N, rank + 2N, ... of the seeded batch order
+    (all of it for a single process), epoch after epoch."""
     rng = random.Random(seed)
+    n = 0
     while True:
         for idx in batch_order(enc, cell.batch_size, cell.padding, rng):
-            yield collate(enc, idx, cell.padding, cell.seq_len, pad_id)
+            if n % rank.world_size == rank.rank:
+                yield collate(enc, idx, cell.padding, cell.seq_len, pad_id)
+            n += 1
+
+
+def _combine(ranks: list[dict]) -> dict:
+    """The timed figures of ranks that step in lockstep (the gradient all-reduce): sentences,
+    tokens and shapes of every rank; the step times (and padded tokens per step) of the rank
+    whose timed total is the longest, since the run took that long; the loss averaged over
+    ranks (the global batch's); the largest memory peaks."""
+    slowest = max(ranks, key=lambda r: sum(r["samples"]))
+    memory = {k: max(r["memory"][k] for r in ranks) for k in ranks[0]["memory"]}
+    return {
+        "samples": slowest["samples"],
+        "step_units": slowest["units"],
+        "sentences": sum(s for r in ranks for s, _ in r["sizes"]),
+        "tokens": sum(t for r in ranks for _, t in r["sizes"]),
+        "shapes": [shape for r in ranks for shape in r["shapes"]],
+        "curve": [sum(v) / len(v) for v in zip(*(r["curve"] for r in ranks), strict=True)],
+        "memory": memory,
+    }
 
 
 def _optimizer(model: torch.nn.Module, cell: CellSpec, lr: float) -> torch.optim.Optimizer:
@@ -77,7 +101,13 @@ def _search_batch(
 
 
 def run_train(
-    cell: CellSpec, config: RunConfig, backend: Backend, run_dir: Path, role: str, progress
+    cell: CellSpec,
+    config: RunConfig,
+    backend: Backend,
+    run_dir: Path,
+    role: str,
+    progress,
+    rank: Rank = SINGLE,
 ) -> dict:
     source = resolve_model(cell.model)
     tokenizer = load_tokenizer(source)
@@ -98,19 +128,18 @@ def run_train(
         train_size = len(train_enc)
 
         def make_stream(c: CellSpec) -> Iterator[Batch]:
-            return _epochs(train_enc, c, data.pad_id, c.seed)
+            return _epochs(train_enc, c, data.pad_id, c.seed, rank)
 
     found = None
-    if cell.auto_batch:
+    if cell.auto_batch:  # one process only (RunConfig refuses auto with --nproc > 1)
         build = functools.partial(build_model, source, labels)
         found = _search_batch(
             cell, config, backend, build, make_stream, train_size // cell.grad_accum
         )
         cell = replace(cell, batch_size=found.chosen)
     stream = make_stream(cell)
-    steps_per_epoch = (
-        1 if cell.synthetic else math.ceil(train_size / (cell.batch_size * cell.grad_accum))
-    )
+    global_batch = cell.batch_size * cell.grad_accum * rank.world_size
+    steps_per_epoch = 1 if cell.synthetic else math.ceil(train_size / global_batch)
     steps = cell.train_steps or math.ceil(cell.epochs * steps_per_epoch)
     warm = min(10, steps // 5)
 
@@ -146,39 +175,64 @@ def run_train(
             sentences += sum(b.size for b in micro)
             progress(1)
         synchronize(cell.device)
-    tele = telemetry.summary(sentences)
-    samples = timer.samples()
+    tele = telemetry.summary(sentences)  # this rank's GPU and sentences
+    timed = rank.gather(
+        {
+            "samples": timer.samples(),
+            "sizes": sizes,
+            "units": units,
+            "shapes": shapes,
+            "curve": torch.stack(losses).float().cpu().tolist(),
+            "memory": memory_stats(cell.device),
+        }
+    )
+    if not rank.leader:
+        return {}
+    run = _combine(timed)
+    samples, curve = run["samples"], run["curve"]
     total = sum(samples)
-    curve = torch.stack(losses).float().cpu().numpy()
     every = max(1, len(curve) // MAX_LOSS_POINTS)
     step_ms = summarize(samples, 1e3)
-    varied = len(set(shapes)) > 1
+    varied = len(set(run["shapes"])) > 1
     if varied:
-        step_ms["cv"] = per_unit_cv(samples, units)
+        step_ms["cv"] = per_unit_cv(samples, run["step_units"])
     details = session.details()
     if found is not None:
         details["batch_search"] = found.to_json()
     if kernel_profile is not None:
         details["kernel_profile"] = kernel_profile
+    if rank.world_size > 1:
+        details.update(dist_backend=rank.backend, threads_per_rank=rank.threads)
+        details["rank_timed_s"] = [sum(r["samples"]) for r in timed]
     metrics = {
-        "samples_per_s": sum(s for s, _ in sizes) / total,
-        "tokens_per_s": sum(t for _, t in sizes) / total,
+        "samples_per_s": run["sentences"] / total,
+        "tokens_per_s": run["tokens"] / total,
+        "batch_size_ran": cell.batch_size,
+        "grad_accum": cell.grad_accum,
+        "world_size": rank.world_size,
+        "per_rank_batch": cell.batch_size,
+        "global_batch": global_batch,
         "step_time_ms": step_ms,
         "cv_basis": "time per padded token" if varied else "step time",
         "stability": verdict(step_ms, stability_reasons(tele["telemetry"])),
         "train_steps": steps,
-        "batch_size_ran": cell.batch_size,
-        "grad_accum": cell.grad_accum,
-        "effective_batch": cell.batch_size * cell.grad_accum,
         "timed_steps": len(samples),
         "warmup_steps": warm,
         "optimizer_steps_applied": steps - details.get("skipped_steps", 0),
         "epochs": steps / steps_per_epoch,
-        "loss_curve": [[i + 1, float(curve[i])] for i in range(0, len(curve), every)],
-        "final_loss": float(curve[-1]),
-        **memory_stats(cell.device),
+        "loss_curve": [[i + 1, curve[i]] for i in range(0, len(curve), every)],
+        "final_loss": curve[-1],
+        **run["memory"],
         **tele,
-        **compute_figures(model.config, cell, shapes, total, train=True, run_dir=run_dir),
+        **compute_figures(
+            model.config,
+            cell,
+            run["shapes"],
+            total,
+            train=True,
+            run_dir=run_dir,
+            devices=rank.world_size if cell.device == "cuda" else 1,
+        ),
     }
     out = {"metrics": metrics, "details": details, "samples": {"step_time_s": samples}}
     if data is None:
