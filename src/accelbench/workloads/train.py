@@ -6,6 +6,7 @@ import functools
 import math
 import random
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -22,6 +23,7 @@ from accelbench.stats import per_unit_cv, summarize, verdict
 from accelbench.telemetry import Telemetry, stability_reasons
 from accelbench.workloads.common import (
     SYNTHETIC_LABELS,
+    CellData,
     compute_figures,
     evaluate,
     load_cell_data,
@@ -41,27 +43,48 @@ def _epochs(enc, cell: CellSpec, pad_id: int, seed: int) -> Iterator[Batch]:
             yield collate(enc, idx, cell.padding, cell.seq_len, pad_id)
 
 
+@dataclass
+class TrainInput:
+    """What a train cell steps over: its labels, the eval data (None when synthetic) and the
+    endless stream of training batches, shuffled per epoch with the cell's seed."""
+
+    labels: tuple[str, ...]
+    data: CellData | None
+    stream: Iterator[Batch]
+    steps_per_epoch: int
+
+
+def train_input(cell: CellSpec, tokenizer) -> TrainInput:
+    if cell.synthetic:
+        fixed = synthetic_batch(
+            cell.batch_size, cell.seq_len, tokenizer.vocab_size, len(SYNTHETIC_LABELS), cell.seed
+        )
+        return TrainInput(SYNTHETIC_LABELS, None, iter(lambda: fixed, None), 1)
+    data = load_cell_data(cell, tokenizer)
+    label2id = {n: i for i, n in enumerate(data.labels)}
+    train_enc = encode(data.corpus.train, tokenizer, label2id, cell.seq_len)
+    return TrainInput(
+        data.labels,
+        data,
+        _epochs(train_enc, cell, data.pad_id, cell.seed),
+        math.ceil(len(train_enc) / cell.batch_size),
+    )
+
+
+def warmup_steps(steps: int) -> int:
+    """Untimed steps before the timed ones."""
+    return min(10, steps // 5)
+
+
 def run_train(
     cell: CellSpec, config: RunConfig, backend: Backend, run_dir: Path, role: str, progress
 ) -> dict:
     source = resolve_model(cell.model)
     tokenizer = load_tokenizer(source)
-    if cell.synthetic:
-        labels, data = SYNTHETIC_LABELS, None
-        fixed = synthetic_batch(
-            cell.batch_size, cell.seq_len, tokenizer.vocab_size, len(labels), cell.seed
-        )
-        stream: Iterator[Batch] = iter(lambda: fixed, None)
-        steps_per_epoch = 1
-    else:
-        data = load_cell_data(cell, tokenizer)
-        labels = data.labels
-        label2id = {n: i for i, n in enumerate(labels)}
-        train_enc = encode(data.corpus.train, tokenizer, label2id, cell.seq_len)
-        stream = _epochs(train_enc, cell, data.pad_id, cell.seed)
-        steps_per_epoch = math.ceil(len(train_enc) / cell.batch_size)
-    steps = cell.train_steps or math.ceil(cell.epochs * steps_per_epoch)
-    warm = min(10, steps // 5)
+    inputs = train_input(cell, tokenizer)
+    labels, data, stream = inputs.labels, inputs.data, inputs.stream
+    steps = cell.train_steps or math.ceil(cell.epochs * inputs.steps_per_epoch)
+    warm = warmup_steps(steps)
 
     torch.manual_seed(cell.seed)
     model = build_model(source, labels).to(cell.device)
@@ -116,7 +139,7 @@ def run_train(
         "timed_steps": len(samples),
         "warmup_steps": warm,
         "optimizer_steps_applied": steps - details.get("skipped_steps", 0),
-        "epochs": steps / steps_per_epoch,
+        "epochs": steps / inputs.steps_per_epoch,
         "loss_curve": [[i + 1, float(curve[i])] for i in range(0, len(curve), every)],
         "final_loss": float(curve[-1]),
         **memory_stats(cell.device),
