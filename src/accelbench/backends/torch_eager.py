@@ -41,7 +41,7 @@ class TorchTrain:
         self.optimizer, self.scheduler = optimizer, scheduler
         self.scaler = torch.amp.GradScaler(device, enabled=mode.grad_scaler)
         self.forward = self.model
-        self.skipped_steps = 0
+        self.steps = 0
 
     def step(self, batch: Batch) -> torch.Tensor:
         with autocast(self.mode, self.device):
@@ -49,18 +49,24 @@ class TorchTrain:
                 input_ids=batch.input_ids, attention_mask=batch.attention_mask, labels=batch.labels
             ).loss
         self.scaler.scale(loss).backward()
-        if self.scaler.is_enabled():
-            # GradScaler.step already reads found-inf back to the host; reading the scale adds
-            # no sync of its own. A lowered scale means the step was skipped.
-            scale = self.scaler.get_scale()
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-            self.skipped_steps += int(self.scaler.get_scale() < scale)
-        else:
-            self.optimizer.step()
+        # No host sync here: with a fused optimizer GradScaler.step reads nothing back, and
+        # skipped steps are counted once, at the end (skipped_steps).
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
+        self.steps += 1
         return loss.detach()
+
+    @property
+    def skipped_steps(self) -> int:
+        """Steps GradScaler skipped (inf/NaN gradients), from AdamW's step counter, which
+        counts applied steps only: GradScaler does not call a plain optimizer's step on inf,
+        and fused AdamW takes its increment back when it found inf. Syncs once."""
+        if not self.scaler.is_enabled():
+            return 0
+        counts = [float(s["step"]) for s in self.optimizer.state.values() if "step" in s]
+        return self.steps - int(max(counts, default=0))
 
     def evaluator(self) -> TorchInfer:
         return TorchInfer(self.model, self.device, self.mode)
