@@ -32,8 +32,12 @@ only the loops differ:
 Rounds alternate the order (AB, BA, AB, ...) so drift of the machine falls on both sides alike.
 Each round gives ratio = A / B; the summary is the median ratio, with min and max over rounds,
 against the target (A at least 0.98 of the bare loop). A ratio above 1/0.98 is reported too: it
-would mean accelbench's timer leaves out work that the bare loop pays for. A miss is printed,
-not raised; bad input exits 2 with one line.
+would mean accelbench's timer leaves out work that the bare loop pays for. Each round records
+the load average; above the CPU count (+0.5) the result is marked busy, since other processes
+then decide the ratios (on a 2-core machine two OpenMP threads competing with another process
+can lose several times their speed). A last line gives timed_loop's own cost inside its timed
+window (its timer around a call that does nothing) per iteration. A miss is printed, not
+raised; bad input exits 2 with one line.
 """
 
 from __future__ import annotations
@@ -55,7 +59,7 @@ import torch
 from accelbench.cellrun import ROLE_CELL, execute
 from accelbench.env import fingerprint
 from accelbench.errors import UserError
-from accelbench.measure import synchronize
+from accelbench.measure import synchronize, timed_loop
 from accelbench.models import (
     build_model,
     checkpoint_labels,
@@ -70,6 +74,8 @@ from accelbench.workloads.common import load_cell_data, make_batches_for_eval, t
 from accelbench.workloads.train import train_input, warmup_steps
 
 TARGET = 0.98
+# a load average above the CPU count means other processes competed with this one
+BUSY_LOAD = (os.cpu_count() or 1) + 0.5
 WORKLOADS = ("infer", "train")
 
 
@@ -171,7 +177,8 @@ def bare_infer(cell: CellSpec, config: RunConfig) -> Callable[[int], Side]:
     tokenizer = load_tokenizer(resolve_model(cell.checkpoint))
     data = load_cell_data(cell, tokenizer, checkpoint_labels(cell.checkpoint))
     batches = to_device(make_batches_for_eval(data, cell), cell.device)
-    warmup = config.warmup_iters
+    # the warm-up calls and the timed calls cycle over the batches, as timed_loop does
+    warm = [batches[i % len(batches)] for i in range(config.warmup_iters)]
 
     def run(iterations: int) -> Side:
         order = [batches[i % len(batches)] for i in range(iterations)]
@@ -180,8 +187,8 @@ def bare_infer(cell: CellSpec, config: RunConfig) -> Callable[[int], Side]:
             torch.inference_mode(),
             torch.autocast(cell.device, mode.autocast, enabled=mode.autocast is not None),
         ):
-            for ids, mask in feed[:warmup]:
-                model(input_ids=ids, attention_mask=mask)
+            for b in warm:
+                model(input_ids=b.input_ids, attention_mask=b.attention_mask)
             synchronize(cell.device)
             t0 = time.perf_counter()
             for ids, mask in feed:
@@ -246,6 +253,7 @@ class Round:
     order: str
     accelbench: Side
     bare: Side
+    load_1min: float  # the machine's load average when the round ended
 
     @property
     def ratio(self) -> float:
@@ -260,6 +268,7 @@ class Round:
             "accelbench": side(self.accelbench),
             "bare": side(self.bare),
             "ratio": self.ratio,
+            "load_1min": self.load_1min,
         }
 
 
@@ -270,7 +279,7 @@ def interleave(setup: Setup, run_a: Callable[[], Side], run_b: Callable[[], Side
     for r in range(setup.warmup_rounds + setup.rounds):
         order = "AB" if r % 2 == 0 else "BA"
         done = {k: (run_a if k == "A" else run_b)() for k in order}
-        result = Round(order, done["A"], done["B"])
+        result = Round(order, done["A"], done["B"], os.getloadavg()[0])
         n = r - setup.warmup_rounds + 1
         name = f"round {n}/{setup.rounds}" if n > 0 else "warm-up"
         print(f"  {name} {order}: {format_round(result)}", flush=True)
@@ -282,13 +291,23 @@ def interleave(setup: Setup, run_a: Callable[[], Side], run_b: Callable[[], Side
 def format_round(r: Round) -> str:
     return (
         f"accelbench {r.accelbench.samples_per_s:9.2f} seq/s, "
-        f"bare {r.bare.samples_per_s:9.2f} seq/s, ratio {r.ratio:.4f}"
+        f"bare {r.bare.samples_per_s:9.2f} seq/s, ratio {r.ratio:.4f} (load {r.load_1min:.2f})"
     )
 
 
-def summarize(rounds: list[Round]) -> dict:
+def timer_cost(device: str, iterations: int = 20_000) -> float:
+    """Seconds per iteration that `timed_loop` itself puts inside its timed window: its timer
+    around a call that does nothing (on CUDA: two events recorded back to back)."""
+    result = timed_loop(lambda _: None, [None], device, 100, iterations, 1e-9)
+    return statistics.median(result.samples_s)
+
+
+def summarize(rounds: list[Round], timer_s: float) -> dict:
     ratios = [r.ratio for r in rounds]
     median = statistics.median(ratios)
+    per_iteration = statistics.median(
+        r.accelbench.seconds / r.accelbench.iterations for r in rounds
+    )
     return {
         "rounds": [r.to_json() for r in rounds],
         "ratios": ratios,
@@ -298,6 +317,9 @@ def summarize(rounds: list[Round]) -> dict:
         "target": TARGET,
         "pass": median >= TARGET,
         "above_bare": median > 1 / TARGET,
+        "load_1min_max": max(r.load_1min for r in rounds),
+        "busy": max(r.load_1min for r in rounds) > BUSY_LOAD,
+        "timer_cost_fraction": timer_s / per_iteration,
     }
 
 
@@ -305,11 +327,17 @@ def verdict_line(workload: str, summary: dict) -> str:
     line = (
         f"{workload}: median ratio {summary['median_ratio']:.4f} "
         f"(min {summary['min_ratio']:.4f}, max {summary['max_ratio']:.4f}, "
-        f"{len(summary['ratios'])} rounds), target >= {TARGET}: "
+        f"{len(summary['ratios'])} rounds, load up to {summary['load_1min_max']:.2f}), "
+        f"target >= {TARGET}: "
         + ("PASS" if summary["pass"] else "MISS: accelbench is slower than a bare loop")
     )
     if summary["above_bare"]:
         line += " -- NOTE: accelbench reports more than the bare loop achieves"
+    if summary["busy"]:
+        line += (
+            f" -- MACHINE BUSY: load above {BUSY_LOAD:g} on {os.cpu_count()} CPUs, "
+            "the ratios measure contention more than the harness"
+        )
     return line
 
 
@@ -355,11 +383,12 @@ def measure(setup: Setup, workloads: tuple[str, ...]) -> dict:
         torch.set_num_threads(setup.threads)
     out: dict = {"setup": asdict(setup), "env": environment(), "workloads": {}}
     out["load_avg_before"] = os.getloadavg()
+    out["timer_cost_s"] = timer_cost(setup.device)
     with tempfile.TemporaryDirectory(prefix="accelbench-overhead-") as tmp:
         for workload in workloads:
             print(f"{workload}: {describe(setup)}", flush=True)
             run = measure_infer if workload == "infer" else measure_train
-            out["workloads"][workload] = summarize(run(setup, Path(tmp)))
+            out["workloads"][workload] = summarize(run(setup, Path(tmp)), out["timer_cost_s"])
     out["load_avg_after"] = os.getloadavg()
     return out
 
@@ -382,6 +411,13 @@ def print_report(result: dict) -> None:
         sent = {(r["accelbench"]["sentences"], r["bare"]["sentences"]) for r in rounds}
         print(f"{workload} sentences timed per side (accelbench, bare): {sorted(sent)}")
         print(verdict_line(workload, summary))
+    fractions = ", ".join(
+        f"{w} {100 * s['timer_cost_fraction']:.5f} %" for w, s in result["workloads"].items()
+    )
+    print(
+        f"timed_loop's own cost inside the timed window: {1e6 * result['timer_cost_s']:.2f} us "
+        f"per iteration ({fractions} of a timed iteration)"
+    )
     load = result["load_avg_before"][0], result["load_avg_after"][0]
     print(f"load average (1 min) before/after: {load[0]:.2f}/{load[1]:.2f}")
 

@@ -36,12 +36,14 @@ def test_both_workloads_give_ratios_over_the_same_work(tiny_model_dir, tmp_path)
     assert proc.returncode == 0, proc.stderr
     result = json.loads(out.read_text())
     assert set(result["workloads"]) == {"infer", "train"}
+    assert result["timer_cost_s"] > 0
     for workload, summary in result["workloads"].items():
         assert len(summary["rounds"]) == 2
         assert [r["order"] for r in summary["rounds"]] == ["AB", "BA"]
         assert len(summary["ratios"]) == 2 and all(r > 0 for r in summary["ratios"])
         assert summary["min_ratio"] <= summary["median_ratio"] <= summary["max_ratio"]
-        assert isinstance(summary["pass"], bool)
+        assert isinstance(summary["pass"], bool) and isinstance(summary["busy"], bool)
+        assert summary["timer_cost_fraction"] > 0
         for r in summary["rounds"]:
             a, b = r["accelbench"], r["bare"]
             assert a["sentences"] == b["sentences"] > 0, workload
