@@ -1,8 +1,8 @@
 """Harness overhead: the same cell run by accelbench and by a bare hand-written loop.
 
-    python bench/harness_overhead.py                         # CPU, infer and train, 5 rounds
+    python bench/harness_overhead.py                         # CPU, infer and train, 9 rounds
     python bench/harness_overhead.py --device cuda --precision bf16 --batch-size 64
-    python bench/harness_overhead.py --workload infer --rounds 9 --json overhead.json
+    python bench/harness_overhead.py --workload infer --rounds 15 --json overhead.json
 
 Side A is accelbench itself: `cellrun.execute`, the function a cell's child process runs, called
 in this process with an eager cell. It goes through everything a cell goes through (progress bar,
@@ -13,7 +13,9 @@ sum of the timed iterations.
 Side B is a bare loop with one clock around it: `model(**batch)` under `torch.inference_mode`,
 or `forward, backward, AdamW step, scheduler step, zero_grad` for training; nothing else in the
 loop. Set-up is shared on purpose (the same model-building, encoding and batching code), so that
-only the loops differ:
+only the loops differ, and both sides set up afresh every round (a new model, new batch tensors):
+on CPU one model instance can run a few percent faster or slower than another (where its memory
+lands), and a model kept across rounds would tilt every round the same way. Same work:
 
 - the same batches in the same order: inference cycles over the cell's test batches (the
   library's batching), and B runs exactly as many iterations as A timed (A's `--iters` is
@@ -30,14 +32,14 @@ only the loops differ:
   them in its step; B pins them before its loop and only copies).
 
 Rounds alternate the order (AB, BA, AB, ...) so drift of the machine falls on both sides alike.
-Each round gives ratio = A / B; the summary is the median ratio, with min and max over rounds,
-against the target (A at least 0.98 of the bare loop). A ratio above 1/0.98 is reported too: it
-would mean accelbench's timer leaves out work that the bare loop pays for. Each round records
-the load average; above the CPU count (+0.5) the result is marked busy, since other processes
-then decide the ratios (on a 2-core machine two OpenMP threads competing with another process
-can lose several times their speed). A last line gives timed_loop's own cost inside its timed
-window (its timer around a call that does nothing) per iteration. A miss is printed, not
-raised; bad input exits 2 with one line.
+Each round gives ratio = A / B; the summary is the median ratio, with min and max over rounds
+and a bootstrap 95 % interval of the median, against the target (A at least 0.98 of the bare
+loop). A ratio above 1/0.98 is reported too: it would mean accelbench's timer leaves out work
+that the bare loop pays for. Each round records the load average; above the CPU count (+0.5)
+the result is marked busy, since other processes then decide the ratios (on a 2-core machine
+two OpenMP threads competing with another process can lose several times their speed). A last
+line gives timed_loop's own cost inside its timed window (its timer around a call that does
+nothing) per iteration. A miss is printed, not raised; bad input exits 2 with one line.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from accelbench.cellrun import ROLE_CELL, execute
@@ -88,7 +91,7 @@ class Setup:
     batch_size: int = 16
     seq_len: int = 128
     model: str = "bundled"
-    rounds: int = 5
+    rounds: int = 9
     warmup_rounds: int = 1  # both sides once, left out of the result
     sentences: int = 160  # test sentences the inference batches hold
     iters: int = 40  # timed inference iterations per side and round
@@ -167,8 +170,8 @@ def accelbench_side(cell: CellSpec, config: RunConfig, run_dir: Path) -> Side:
     )
 
 
-def bare_infer(cell: CellSpec, config: RunConfig) -> Callable[[int], Side]:
-    """A bare inference loop over the cell's batches; call it with the iteration count."""
+def bare_infer(cell: CellSpec, config: RunConfig, iterations: int) -> Side:
+    """Load the cell's model and batches afresh, as the cell does, then time a bare loop."""
     mode = MODES[cell.precision]
     apply_flags(mode)
     model = load_checkpoint(cell.checkpoint).to(cell.device).eval()
@@ -177,34 +180,32 @@ def bare_infer(cell: CellSpec, config: RunConfig) -> Callable[[int], Side]:
     tokenizer = load_tokenizer(resolve_model(cell.checkpoint))
     data = load_cell_data(cell, tokenizer, checkpoint_labels(cell.checkpoint))
     batches = to_device(make_batches_for_eval(data, cell), cell.device)
-    # the warm-up calls and the timed calls cycle over the batches, as timed_loop does
+    # the warm-up calls and the timed calls cycle over the batches, as timed_loop's do
     warm = [batches[i % len(batches)] for i in range(config.warmup_iters)]
-
-    def run(iterations: int) -> Side:
-        order = [batches[i % len(batches)] for i in range(iterations)]
-        feed = [(b.input_ids, b.attention_mask) for b in order]
-        with (
-            torch.inference_mode(),
-            torch.autocast(cell.device, mode.autocast, enabled=mode.autocast is not None),
-        ):
-            for b in warm:
-                model(input_ids=b.input_ids, attention_mask=b.attention_mask)
-            synchronize(cell.device)
-            t0 = time.perf_counter()
-            for ids, mask in feed:
-                model(input_ids=ids, attention_mask=mask)
-            synchronize(cell.device)
-            seconds = time.perf_counter() - t0
-        return Side(sum(b.size for b in order), seconds, iterations)
-
-    return run
+    order = [batches[i % len(batches)] for i in range(iterations)]
+    feed = [(b.input_ids, b.attention_mask) for b in order]
+    with (
+        torch.inference_mode(),
+        torch.autocast(cell.device, mode.autocast, enabled=mode.autocast is not None),
+    ):
+        for b in warm:
+            model(input_ids=b.input_ids, attention_mask=b.attention_mask)
+        synchronize(cell.device)
+        t0 = time.perf_counter()
+        for ids, mask in feed:
+            model(input_ids=ids, attention_mask=mask)
+        synchronize(cell.device)
+        seconds = time.perf_counter() - t0
+    return Side(sum(b.size for b in order), seconds, iterations)
 
 
-def bare_train(cell: CellSpec, config: RunConfig) -> Callable[[], Side]:
-    """A bare fine-tuning loop over the same seeded batches as the cell's; call it per round."""
+def bare_train(cell: CellSpec, config: RunConfig) -> Side:
+    """Build the model and the seeded batches afresh, as the cell does, then time a bare
+    fine-tuning loop over the steps after the same warm-up steps."""
     from transformers import get_linear_schedule_with_warmup
 
     mode = MODES[cell.precision]
+    apply_flags(mode)
     source = resolve_model(cell.model)
     inputs = train_input(cell, load_tokenizer(source))
     steps = cell.train_steps
@@ -215,37 +216,31 @@ def bare_train(cell: CellSpec, config: RunConfig) -> Callable[[], Side]:
         tuple(t.pin_memory() if pin else t for t in (b.input_ids, b.attention_mask, b.labels))
         for b in batches
     ]
-    sentences = sum(b.size for b in batches[warm:])
-
-    def run() -> Side:
-        apply_flags(mode)
-        torch.manual_seed(cell.seed)
-        model = build_model(source, inputs.labels).to(cell.device).train()
-        fused = {"fused": True} if cell.device == "cuda" else {}
-        opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=0.01, **fused)
-        sched = get_linear_schedule_with_warmup(opt, int(config.warmup_ratio * steps), steps)
-        scaler = torch.amp.GradScaler(cell.device, enabled=mode.grad_scaler)
-        dev = cell.device
-        for i, (ids, mask, labels) in enumerate(feed):
-            if i == warm:
-                synchronize(dev)
-                t0 = time.perf_counter()
-            with torch.autocast(dev, mode.autocast, enabled=mode.autocast is not None):
-                loss = model(
-                    input_ids=ids.to(dev, non_blocking=True),
-                    attention_mask=mask.to(dev, non_blocking=True),
-                    labels=labels.to(dev, non_blocking=True),
-                ).loss
-            scaler.scale(loss).backward()
-            scaler.step(opt)
-            scaler.update()
-            sched.step()
-            opt.zero_grad(set_to_none=True)
-        synchronize(dev)
-        seconds = time.perf_counter() - t0
-        return Side(sentences, seconds, steps - warm, loss.item())
-
-    return run
+    torch.manual_seed(cell.seed)
+    model = build_model(source, inputs.labels).to(cell.device).train()
+    fused = {"fused": True} if cell.device == "cuda" else {}
+    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=0.01, **fused)
+    sched = get_linear_schedule_with_warmup(opt, int(config.warmup_ratio * steps), steps)
+    scaler = torch.amp.GradScaler(cell.device, enabled=mode.grad_scaler)
+    dev = cell.device
+    for i, (ids, mask, labels) in enumerate(feed):
+        if i == warm:
+            synchronize(dev)
+            t0 = time.perf_counter()
+        with torch.autocast(dev, mode.autocast, enabled=mode.autocast is not None):
+            loss = model(
+                input_ids=ids.to(dev, non_blocking=True),
+                attention_mask=mask.to(dev, non_blocking=True),
+                labels=labels.to(dev, non_blocking=True),
+            ).loss
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+        sched.step()
+        opt.zero_grad(set_to_none=True)
+    synchronize(dev)
+    seconds = time.perf_counter() - t0
+    return Side(sum(b.size for b in batches[warm:]), seconds, steps - warm, loss.item())
 
 
 @dataclass
@@ -302,6 +297,14 @@ def timer_cost(device: str, iterations: int = 20_000) -> float:
     return statistics.median(result.samples_s)
 
 
+def median_ci(values: list[float], n_boot: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """Percentile-bootstrap 95 % interval of the median."""
+    x = np.asarray(values)
+    draws = np.random.default_rng(seed).choice(x, (n_boot, x.size))
+    low, high = np.percentile(np.median(draws, axis=1), [2.5, 97.5])
+    return float(low), float(high)
+
+
 def summarize(rounds: list[Round], timer_s: float) -> dict:
     ratios = [r.ratio for r in rounds]
     median = statistics.median(ratios)
@@ -314,6 +317,7 @@ def summarize(rounds: list[Round], timer_s: float) -> dict:
         "median_ratio": median,
         "min_ratio": min(ratios),
         "max_ratio": max(ratios),
+        "median_ci95": median_ci(ratios),
         "target": TARGET,
         "pass": median >= TARGET,
         "above_bare": median > 1 / TARGET,
@@ -326,7 +330,8 @@ def summarize(rounds: list[Round], timer_s: float) -> dict:
 def verdict_line(workload: str, summary: dict) -> str:
     line = (
         f"{workload}: median ratio {summary['median_ratio']:.4f} "
-        f"(min {summary['min_ratio']:.4f}, max {summary['max_ratio']:.4f}, "
+        f"(95 % CI {summary['median_ci95'][0]:.4f}-{summary['median_ci95'][1]:.4f}, "
+        f"min {summary['min_ratio']:.4f}, max {summary['max_ratio']:.4f}, "
         f"{len(summary['ratios'])} rounds, load up to {summary['load_1min_max']:.2f}), "
         f"target >= {TARGET}: "
         + ("PASS" if summary["pass"] else "MISS: accelbench is slower than a bare loop")
@@ -344,7 +349,6 @@ def verdict_line(workload: str, summary: dict) -> str:
 def measure_infer(setup: Setup, workdir: Path) -> list[Round]:
     config = run_config(setup, write_checkpoint(setup, workdir / "checkpoint"))
     cell = cell_for(config, "infer", "eager", setup.device, setup.precision, "dynamic")
-    bare = bare_infer(cell, config)
     timed: list[int] = []  # batches accelbench timed per round; the bare loop runs as many
 
     def run_a() -> Side:
@@ -352,7 +356,7 @@ def measure_infer(setup: Setup, workdir: Path) -> list[Round]:
         timed.append(side.iterations)
         return side
 
-    rounds = interleave(setup, run_a, lambda: bare(timed[-1]))
+    rounds = interleave(setup, run_a, lambda: bare_infer(cell, config, timed[-1]))
     if len(set(timed)) > 1:
         raise RuntimeError(f"accelbench timed unequal numbers of batches per round: {timed}")
     return rounds
@@ -362,7 +366,7 @@ def measure_train(setup: Setup, workdir: Path) -> list[Round]:
     config = run_config(setup, None)
     cell = cell_for(config, "train", "eager", setup.device, setup.precision, "dynamic")
     return interleave(
-        setup, lambda: accelbench_side(cell, config, workdir), bare_train(cell, config)
+        setup, lambda: accelbench_side(cell, config, workdir), lambda: bare_train(cell, config)
     )
 
 
