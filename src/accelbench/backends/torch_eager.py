@@ -49,7 +49,7 @@ class TorchTrain:
         self.data_parallel = data_parallel
         self.ddp = distributed.data_parallel(self.model) if data_parallel else None
         self.forward = self.ddp or self.model
-        self.skipped_steps = 0
+        self.steps = 0
 
     def _accumulating(self, last: bool) -> contextlib.AbstractContextManager:
         """Data-parallel, gradients are all-reduced once per step: after the last micro-batch."""
@@ -67,18 +67,24 @@ class TorchTrain:
                     ).loss / len(batches)
                 self.scaler.scale(loss).backward()
             total += loss.detach()
-        if self.scaler.is_enabled():
-            # GradScaler.step already reads found-inf back to the host; reading the scale adds
-            # no sync of its own. A lowered scale means the step was skipped.
-            scale = self.scaler.get_scale()
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-            self.skipped_steps += int(self.scaler.get_scale() < scale)
-        else:
-            self.optimizer.step()
+        # No host sync here: with a fused optimizer GradScaler.step reads nothing back, and
+        # skipped steps are counted once, at the end (skipped_steps).
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
+        self.steps += 1
         return total
+
+    @property
+    def skipped_steps(self) -> int:
+        """Steps GradScaler skipped (inf/NaN gradients), from AdamW's step counter, which
+        counts applied steps only: GradScaler does not call a plain optimizer's step on inf,
+        and fused AdamW takes its increment back when it found inf. Syncs once."""
+        if not self.scaler.is_enabled():
+            return 0
+        counts = [float(s["step"]) for s in self.optimizer.state.values() if "step" in s]
+        return self.steps - int(max(counts, default=0))
 
     def evaluator(self) -> TorchInfer:
         return TorchInfer(self.model, self.device, self.mode)

@@ -6,7 +6,7 @@ import functools
 import math
 import random
 from collections.abc import Callable, Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -25,6 +25,7 @@ from accelbench.stats import per_unit_cv, summarize, verdict
 from accelbench.telemetry import Telemetry, stability_reasons
 from accelbench.workloads.common import (
     SYNTHETIC_LABELS,
+    CellData,
     compute_figures,
     evaluate,
     load_cell_data,
@@ -65,6 +66,43 @@ def _combine(ranks: list[dict]) -> dict:
         "curve": [sum(v) / len(v) for v in zip(*(r["curve"] for r in ranks), strict=True)],
         "memory": memory,
     }
+
+
+@dataclass
+class TrainInput:
+    """What a train cell steps over: its labels, the eval data (None when synthetic), the
+    number of training sentences, and this rank's endless stream of training batches for a
+    cell (shuffled per epoch with the cell's seed; one fixed batch when synthetic)."""
+
+    labels: tuple[str, ...]
+    data: CellData | None
+    size: int
+    make_stream: Callable[[CellSpec], Iterator[Batch]]
+
+
+def train_input(cell: CellSpec, tokenizer, rank: Rank = SINGLE) -> TrainInput:
+    if cell.synthetic:
+
+        def fixed_batch(c: CellSpec) -> Iterator[Batch]:
+            fixed = synthetic_batch(
+                c.batch_size, c.seq_len, tokenizer.vocab_size, len(SYNTHETIC_LABELS), c.seed
+            )
+            return iter(lambda: fixed, None)
+
+        return TrainInput(SYNTHETIC_LABELS, None, autobatch.MAX_BATCH, fixed_batch)
+    data = load_cell_data(cell, tokenizer)
+    label2id = {n: i for i, n in enumerate(data.labels)}
+    train_enc = encode(data.corpus.train, tokenizer, label2id, cell.seq_len)
+
+    def epochs(c: CellSpec) -> Iterator[Batch]:
+        return _epochs(train_enc, c, data.pad_id, c.seed, rank)
+
+    return TrainInput(data.labels, data, len(train_enc), epochs)
+
+
+def warmup_steps(steps: int) -> int:
+    """Untimed steps before the timed ones."""
+    return min(10, steps // 5)
 
 
 def _optimizer(model: torch.nn.Module, cell: CellSpec, lr: float) -> torch.optim.Optimizer:
@@ -111,37 +149,20 @@ def run_train(
 ) -> dict:
     source = resolve_model(cell.model)
     tokenizer = load_tokenizer(source)
-    if cell.synthetic:
-        labels, data, train_size = SYNTHETIC_LABELS, None, autobatch.MAX_BATCH
-
-        def make_stream(c: CellSpec) -> Iterator[Batch]:
-            fixed = synthetic_batch(
-                c.batch_size, c.seq_len, tokenizer.vocab_size, len(labels), c.seed
-            )
-            return iter(lambda: fixed, None)
-
-    else:
-        data = load_cell_data(cell, tokenizer)
-        labels = data.labels
-        label2id = {n: i for i, n in enumerate(labels)}
-        train_enc = encode(data.corpus.train, tokenizer, label2id, cell.seq_len)
-        train_size = len(train_enc)
-
-        def make_stream(c: CellSpec) -> Iterator[Batch]:
-            return _epochs(train_enc, c, data.pad_id, c.seed, rank)
-
+    inputs = train_input(cell, tokenizer, rank)
+    labels, data, make_stream = inputs.labels, inputs.data, inputs.make_stream
     found = None
     if cell.auto_batch:  # one process only (RunConfig refuses auto with --nproc > 1)
         build = functools.partial(build_model, source, labels)
         found = _search_batch(
-            cell, config, backend, build, make_stream, train_size // cell.grad_accum
+            cell, config, backend, build, make_stream, inputs.size // cell.grad_accum
         )
         cell = replace(cell, batch_size=found.chosen)
     stream = make_stream(cell)
     global_batch = cell.batch_size * cell.grad_accum * rank.world_size
-    steps_per_epoch = 1 if cell.synthetic else math.ceil(train_size / global_batch)
+    steps_per_epoch = 1 if cell.synthetic else math.ceil(inputs.size / global_batch)
     steps = cell.train_steps or math.ceil(cell.epochs * steps_per_epoch)
-    warm = min(10, steps // 5)
+    warm = warmup_steps(steps)
 
     torch.manual_seed(cell.seed)
     model = build_model(source, labels).to(cell.device)
