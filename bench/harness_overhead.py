@@ -19,7 +19,9 @@ lands), and a model kept across rounds would tilt every round the same way. Same
 
 - the same batches in the same order: inference cycles over the cell's test batches (the
   library's batching), and B runs exactly as many iterations as A timed (A's `--iters` is
-  exact because its minimum time is set to nothing); training takes the same seeded stream of
+  exact because its minimum time is set to nothing), after the same untimed calls (one per
+  batch, as A's accuracy pass, then A's warm-up iterations): every shape is seen before
+  either clock starts; training takes the same seeded stream of
   batches, the same number of untimed warm-up steps, then times the same steps;
 - the same model, dtype and device: B loads the same checkpoint (inference) or builds the model
   after the same seed (training: same initial head, same dropout masks, same AdamW and linear
@@ -180,8 +182,9 @@ def bare_infer(cell: CellSpec, config: RunConfig, iterations: int) -> Side:
     tokenizer = load_tokenizer(resolve_model(cell.checkpoint))
     data = load_cell_data(cell, tokenizer, checkpoint_labels(cell.checkpoint))
     batches = to_device(make_batches_for_eval(data, cell), cell.device)
-    # the warm-up calls and the timed calls cycle over the batches, as timed_loop's do
-    warm = [batches[i % len(batches)] for i in range(config.warmup_iters)]
+    # one call per batch, as the cell's accuracy pass, then warm-up and timed calls cycling over
+    # the batches, as timed_loop's do
+    warm = batches + [batches[i % len(batches)] for i in range(config.warmup_iters)]
     order = [batches[i % len(batches)] for i in range(iterations)]
     feed = [(b.input_ids, b.attention_mask) for b in order]
     with (
