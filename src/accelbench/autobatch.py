@@ -91,7 +91,7 @@ def search(measure: Callable[[int], float], cap: int, device: str) -> Search:
             stopped = f"batch {batch} gained less than {MIN_GAIN - 1:.0%} over {best.batch}"
             break
         best = trials[-1]
-        if best.status == "ok" and any(t.status == "oom" for t in trials):
+        if len(trials) > 1 and trials[-2].status == "oom":  # found by halving from the start
             stopped = "largest batch below the first out-of-memory"
             break
         if batch >= cap:
