@@ -4,11 +4,11 @@
     python bench/harness_overhead.py --device cuda --precision bf16 --batch-size 64
     python bench/harness_overhead.py --workload infer --rounds 15 --json overhead.json
 
-Side A is accelbench itself: `cellrun.execute`, the function a cell's child process runs, called
-in this process with an eager cell. It goes through everything a cell goes through (progress bar,
-telemetry, per-iteration timers and bookkeeping, the accuracy pass of inference, the F1 pass of
-training) and A's throughput is the `samples_per_s` the record would carry: sentences over the
-sum of the timed iterations.
+Side A is accelbench itself: `runner.child.execute`, the function a cell's child process runs,
+called in this process with an eager cell. It goes through everything a cell goes through
+(progress bar, telemetry, per-iteration timers and bookkeeping, the accuracy pass of inference,
+the F1 pass of training) and A's throughput is the `samples_per_s` the record would carry:
+sentences over the sum of the timed iterations.
 
 Side B is a bare loop with one clock around it: `model(**batch)` under `torch.inference_mode`,
 or `forward, backward, AdamW step, scheduler step, zero_grad` for training; nothing else in the
@@ -61,11 +61,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from accelbench.cellrun import ROLE_CELL, execute
-from accelbench.env import fingerprint
-from accelbench.errors import UserError
-from accelbench.measure import synchronize, timed_loop
-from accelbench.models import (
+from accelbench.backends.precision import MODES, apply_flags, torch_capability
+from accelbench.config.specs import CellSpec, RunConfig, cell_for
+from accelbench.data.models import (
     build_model,
     checkpoint_labels,
     load_checkpoint,
@@ -73,8 +71,10 @@ from accelbench.models import (
     resolve_model,
     save_checkpoint,
 )
-from accelbench.precision import MODES, apply_flags, torch_capability
-from accelbench.specs import CellSpec, RunConfig, cell_for
+from accelbench.errors import UserError
+from accelbench.measure.env import fingerprint
+from accelbench.measure.timing import synchronize, timed_loop
+from accelbench.runner.child import ROLE_CELL, execute
 from accelbench.workloads.common import load_cell_data, make_batches_for_eval, to_device
 from accelbench.workloads.train import train_input, warmup_steps
 

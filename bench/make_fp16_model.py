@@ -20,7 +20,7 @@ def main() -> int:
     import torch
     from transformers import AutoModel, AutoTokenizer
 
-    from accelbench.models import bundled_dir
+    from accelbench.data.models import bundled_dir
 
     source = bundled_dir()
     model = AutoModel.from_pretrained(source, dtype=torch.float16)

@@ -39,7 +39,7 @@ def read(path: Path) -> list[tuple[list[str], list[str]]]:
 
 
 def export_bundled(directory: Path, seed: int) -> None:
-    from accelbench.corpus import load_bundled
+    from accelbench.data.corpus import load_bundled
 
     corpus = load_bundled(seed)
     directory.mkdir(parents=True, exist_ok=True)

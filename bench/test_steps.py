@@ -14,9 +14,9 @@ import torch
 from transformers import AutoModelForTokenClassification, BertConfig
 
 from accelbench.backends import get_backend
-from accelbench.encode import synthetic_batch
-from accelbench.measure import synchronize
-from accelbench.specs import CellSpec
+from accelbench.config.specs import CellSpec
+from accelbench.data.encode import synthetic_batch
+from accelbench.measure.timing import synchronize
 
 BATCH, SEQ, LABELS = 16, 64, 3
 TINY = {

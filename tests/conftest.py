@@ -35,7 +35,7 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     """A randomly initialised 2-layer BERT plus the bundled tokenizer, saved like a hub model."""
     from transformers import AutoTokenizer, BertConfig, BertModel
 
-    from accelbench.models import bundled_dir
+    from accelbench.data.models import bundled_dir
 
     path = tmp_path_factory.mktemp("tiny-bert")
     BertModel(BertConfig(vocab_size=30522, **TINY)).save_pretrained(path)

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import torch
 
-from accelbench.backends.torch_eager import EagerBackend, TorchInfer
-from accelbench.encode import Batch
+from accelbench.backends.eager import EagerBackend, TorchInfer
+from accelbench.data.encode import Batch
 
 NOISE = 100.0
 

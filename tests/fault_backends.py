@@ -13,7 +13,7 @@ import time
 
 import torch
 
-from accelbench.backends.torch_eager import EagerBackend, TorchInfer
+from accelbench.backends.eager import EagerBackend, TorchInfer
 
 OOM_ABOVE = 4
 
@@ -42,7 +42,7 @@ class OomBackend(EagerBackend):
 
     @staticmethod
     def mode(cell):
-        from accelbench.precision import MODES
+        from accelbench.backends.precision import MODES
 
         return MODES[cell.precision]
 

@@ -5,9 +5,9 @@ import json
 import pytest
 import torch
 
-from accelbench import autobatch
 from accelbench.cli import main
-from accelbench.specs import AUTO_BATCH
+from accelbench.config.specs import AUTO_BATCH
+from accelbench.workloads import autobatch
 
 
 def fake(rates: dict[int, float], oom_from: int | None = None):

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from accelbench.corpus import (
+from accelbench.data.corpus import (
     iob1_to_iob2,
     load_bundled,
     load_conll_dir,

@@ -16,9 +16,9 @@ import pytest
 from torch.distributed.elastic.multiprocessing.errors import ProcessFailure
 
 from accelbench.cli import main
-from accelbench.distributed import failed_ranks
-from accelbench.runner import plan_cells
-from accelbench.specs import RunConfig, cell_for
+from accelbench.config.specs import RunConfig, cell_for
+from accelbench.runner.distributed import failed_ranks
+from accelbench.runner.matrix import plan_cells
 
 HERE = Path(__file__).parent
 FAST = [
@@ -187,7 +187,7 @@ def test_a_failing_or_silent_rank_ends_its_cell_and_the_matrix_goes_on(
 
 
 def test_killing_the_cell_process_ends_its_ranks(tiny_model_dir, tmp_path, rank_faults):
-    from accelbench.isolate import run_isolated
+    from accelbench.runner.isolate import run_isolated
 
     config = RunConfig(
         model=str(tiny_model_dir),

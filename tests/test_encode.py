@@ -1,8 +1,8 @@
 import pytest
 
-from accelbench.corpus import Sentence
-from accelbench.encode import BUCKET_STEP, IGNORE, encode, make_batches, synthetic_batch
-from accelbench.models import bundled_dir
+from accelbench.data.corpus import Sentence
+from accelbench.data.encode import BUCKET_STEP, IGNORE, encode, make_batches, synthetic_batch
+from accelbench.data.models import bundled_dir
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from accelbench.f1 import decode, entity_scores, parity
+from accelbench.measure.accuracy import decode, entity_scores, parity
 
 
 def test_entity_f1_hand_checked():

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from accelbench.cli import main
-from accelbench.store import SCHEMA_VERSION
+from accelbench.runner.store import SCHEMA_VERSION
 
 FAST = [
     "--train-steps",

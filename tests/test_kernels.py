@@ -2,8 +2,8 @@
 
 import pytest
 
-from accelbench.kernel_profile import findings
-from accelbench.kernels import classify, mode_verdict, summarize
+from accelbench.measure.kernel_profile import findings
+from accelbench.measure.kernels import classify, mode_verdict, summarize
 
 FFMA = (
     "sm80_xmma_gemm_f32f32_f32f32_f32_tn_n_tilesize128x128x8_stage3_warpsize2x2x1_ffma_"

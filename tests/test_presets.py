@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from accelbench.cli import build_parser, config_from_args, main
-from accelbench.presets import PRESET_DIR, preset_names, read_matrix
-from accelbench.specs import AUTO_BATCH, RunConfig
+from accelbench.config.presets import PRESET_DIR, preset_names, read_matrix
+from accelbench.config.specs import AUTO_BATCH, RunConfig
 
 
 def config(*argv: str) -> RunConfig:

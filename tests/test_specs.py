@@ -2,8 +2,8 @@ from dataclasses import replace
 
 import pytest
 
+from accelbench.config.specs import AUTO_BATCH, CellSpec, RunConfig, expand, reference_cell_on
 from accelbench.errors import UserError
-from accelbench.specs import AUTO_BATCH, CellSpec, RunConfig, expand, reference_cell_on
 
 
 def test_matrix_is_the_product_train_first():

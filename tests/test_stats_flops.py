@@ -3,8 +3,8 @@ import math
 import numpy as np
 import pytest
 
-from accelbench import flops
-from accelbench.stats import bootstrap_ratio, per_unit_cv, repeat_cv, summarize, verdict
+from accelbench.measure import flops
+from accelbench.measure.stats import bootstrap_ratio, per_unit_cv, repeat_cv, summarize, verdict
 
 
 def test_summarize_known_samples():
@@ -66,7 +66,7 @@ class FakeClock:
 
 
 def test_timed_loop_needs_min_iters_and_min_time():
-    from accelbench.measure import timed_loop
+    from accelbench.measure.timing import timed_loop
 
     calls = []
     few = timed_loop(
@@ -83,7 +83,7 @@ def test_timed_loop_needs_min_iters_and_min_time():
 
 
 def test_verdict_takes_telemetry_reasons():
-    from accelbench.telemetry import stability_reasons, summarize_samples
+    from accelbench.measure.telemetry import stability_reasons, summarize_samples
 
     tele = summarize_samples([(1980, 3201, 50, 600, 0), (1500, 3201, 80, 700, 0x40)], 100.0, 50)
     reasons = stability_reasons(tele)

@@ -1,4 +1,4 @@
-from accelbench.store import ResultStore
+from accelbench.runner.store import ResultStore
 
 
 def test_append_and_read_back(tmp_path):

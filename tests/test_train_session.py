@@ -7,9 +7,9 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from accelbench.backends.torch_eager import TorchTrain
-from accelbench.encode import Batch
-from accelbench.precision import MODES, PrecisionMode
+from accelbench.backends.eager import TorchTrain
+from accelbench.backends.precision import MODES, PrecisionMode
+from accelbench.data.encode import Batch
 
 # loss scaling without autocast, so that it runs on CPU
 SCALED = PrecisionMode("scaled", None, None, False, True, True, False)

@@ -6,8 +6,8 @@ import torch
 from transformers import BertConfig, BertForTokenClassification
 
 from accelbench.backends import get_backend
-from accelbench.encode import Batch, synthetic_batch
-from accelbench.specs import RunConfig, cell_for
+from accelbench.config.specs import RunConfig, cell_for
+from accelbench.data.encode import Batch, synthetic_batch
 from conftest import TINY
 
 LABELS = 5

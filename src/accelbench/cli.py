@@ -10,9 +10,9 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
+from accelbench.config.presets import merge, preset_names, preset_path, read_matrix
+from accelbench.config.specs import AUTO_BATCH, COMPILE_MODES, PADDINGS, REFERENCE_BATCH, RunConfig
 from accelbench.errors import UserError
-from accelbench.presets import merge, preset_names, preset_path, read_matrix
-from accelbench.specs import AUTO_BATCH, COMPILE_MODES, PADDINGS, REFERENCE_BATCH, RunConfig
 
 
 def _csv(text: str) -> tuple[str, ...]:
@@ -220,9 +220,9 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from accelbench.distributed import torchrun_rank
     from accelbench.report.frame import summary_table
-    from accelbench.runner import load_run_file, run_matrix
+    from accelbench.runner.distributed import torchrun_rank
+    from accelbench.runner.matrix import load_run_file, run_matrix
 
     def echo(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
@@ -247,18 +247,18 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_list(_: argparse.Namespace) -> int:
-    from accelbench.capabilities import capability_table
+    from accelbench.backends.capabilities import capability_table
 
     print(capability_table())
     return 0
 
 
 def cmd_env(args: argparse.Namespace) -> int:
-    from accelbench.env import fingerprint
+    from accelbench.measure.env import fingerprint
 
     info = fingerprint()
     if args.ceilings:
-        from accelbench import ceilings
+        from accelbench.measure import ceilings
 
         devices = ["cpu"] + (["cuda"] if info["gpu"] else [])
         info["ceilings"] = {

@@ -13,10 +13,10 @@ from accelbench.backends.base import Backend
 from accelbench.errors import UserError
 
 RUNTIMES: dict[str, str] = {
-    "eager": "accelbench.backends.torch_eager:EagerBackend",
-    "compile": "accelbench.backends.torch_compile:CompileBackend",
-    "ort": "accelbench.backends.onnxruntime:OrtBackend",
-    "ort-fused": "accelbench.backends.onnxruntime:OrtFusedBackend",
+    "eager": "accelbench.backends.eager:EagerBackend",
+    "compile": "accelbench.backends.compile:CompileBackend",
+    "ort": "accelbench.backends.ort:OrtBackend",
+    "ort-fused": "accelbench.backends.ort:OrtFusedBackend",
 }
 EXTRA_ENV = "ACCELBENCH_EXTRA_RUNTIMES"
 

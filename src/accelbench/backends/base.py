@@ -8,8 +8,8 @@ from typing import Protocol
 
 import torch
 
-from accelbench.encode import Batch
-from accelbench.specs import CellSpec
+from accelbench.config.specs import CellSpec
+from accelbench.data.encode import Batch
 
 
 @dataclass(frozen=True)

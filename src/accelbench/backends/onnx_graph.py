@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from accelbench.encode import Batch
+from accelbench.data.encode import Batch
 
 OPSET = 17
 EXPORTER = "torch.onnx.export (TorchScript tracer, dynamo=False)"

@@ -7,11 +7,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from accelbench.env import SOFTWARE_KEYS
 from accelbench.errors import UserError
+from accelbench.measure.env import SOFTWARE_KEYS
+from accelbench.measure.stats import RatioCI
 from accelbench.report.frame import Run, load_run
 from accelbench.report.ratios import MEASURED, speed_ratio
-from accelbench.stats import RatioCI
 
 # fingerprint keys whose difference makes numbers hard to compare (machines may differ freely)
 VERSION_KEYS = tuple(k for k in SOFTWARE_KEYS if k != "git_dirty")

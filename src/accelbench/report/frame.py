@@ -11,10 +11,10 @@ from pathlib import Path
 import pandas as pd
 
 from accelbench.errors import UserError
+from accelbench.measure.scaling import efficiency, nproc, scaling_baselines
+from accelbench.measure.stats import RatioCI
 from accelbench.report.ratios import baselines, speed_ratio
-from accelbench.scaling import efficiency, nproc, scaling_baselines
-from accelbench.stats import RatioCI
-from accelbench.store import RESULTS, read_records
+from accelbench.runner.store import RESULTS, read_records
 
 SPEC_KEYS = (
     "workload",

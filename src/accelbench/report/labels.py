@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from accelbench.specs import AUTO_BATCH, PRECISIONS
+from accelbench.config.specs import AUTO_BATCH, PRECISIONS
 
 # column -> how a value is written
 DIMENSIONS: dict[str, str] = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from accelbench.stats import RatioCI, bootstrap_ratio
+from accelbench.measure.stats import RatioCI, bootstrap_ratio
 
 MEASURED = ("ok", "numeric_fail")  # statuses whose numbers were measured and kept
 

@@ -10,6 +10,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure as MplFigure
 
+from accelbench.measure.stats import CV_LIMIT
 from accelbench.report import plots
 from accelbench.report.doc import Block, Bullets, Figure, Heading, Para
 from accelbench.report.frame import Run, is_false, load_run, runs_frame
@@ -23,7 +24,6 @@ from accelbench.report.tables import (
     num,
     workload_table,
 )
-from accelbench.stats import CV_LIMIT
 
 TITLES = {"train": "Training (fine-tuning)", "infer": "Inference"}
 

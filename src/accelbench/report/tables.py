@@ -6,12 +6,12 @@ import math
 
 import pandas as pd
 
-from accelbench.env import SOFTWARE_KEYS
+from accelbench.config.specs import AUTO_BATCH
+from accelbench.measure.env import SOFTWARE_KEYS
 from accelbench.report.doc import Cell, Table
 from accelbench.report.frame import Run, is_false
 from accelbench.report.labels import ordered, varying
 from accelbench.report.ratios import MEASURED
-from accelbench.specs import AUTO_BATCH
 
 SHAPE_COLUMNS = {
     "run": "run",

@@ -12,13 +12,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from accelbench import flops
 from accelbench.backends.base import InferSession
-from accelbench.corpus import Corpus, load_corpus
-from accelbench.encode import Batch, Encoded, encode, make_batches
-from accelbench.f1 import decode, entity_scores, gather_word_logits
-from accelbench.precision import dtype_key
-from accelbench.specs import CellSpec
+from accelbench.backends.precision import dtype_key
+from accelbench.config.specs import CellSpec
+from accelbench.data.corpus import Corpus, load_corpus
+from accelbench.data.encode import Batch, Encoded, encode, make_batches
+from accelbench.measure import flops
+from accelbench.measure.accuracy import decode, entity_scores, gather_word_logits
 
 CEILINGS_FILE = "ceilings.json"
 

@@ -6,13 +6,10 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from accelbench import autobatch
 from accelbench.backends.base import Backend, InferSession
-from accelbench.encode import Batch, synthetic_batch
-from accelbench.f1 import parity
-from accelbench.kernel_profile import profile_call
-from accelbench.measure import timed_loop
-from accelbench.models import (
+from accelbench.config.specs import CellSpec, RunConfig
+from accelbench.data.encode import Batch, synthetic_batch
+from accelbench.data.models import (
     build_model,
     checkpoint_is_meaningful,
     checkpoint_labels,
@@ -20,10 +17,12 @@ from accelbench.models import (
     load_tokenizer,
     resolve_model,
 )
-from accelbench.reference import read_reference
-from accelbench.specs import CellSpec, RunConfig
-from accelbench.stats import repeat_cv, summarize, verdict
-from accelbench.telemetry import Telemetry, stability_reasons
+from accelbench.measure.accuracy import parity
+from accelbench.measure.kernel_profile import profile_call
+from accelbench.measure.stats import repeat_cv, summarize, verdict
+from accelbench.measure.telemetry import Telemetry, stability_reasons
+from accelbench.measure.timing import timed_loop
+from accelbench.workloads import autobatch
 from accelbench.workloads.common import (
     SYNTHETIC_LABELS,
     compute_figures,
@@ -34,6 +33,7 @@ from accelbench.workloads.common import (
     reset_memory,
     to_device,
 )
+from accelbench.workloads.reference import read_reference
 
 
 def checkpoint_dir(cell: CellSpec, run_dir: Path) -> str:

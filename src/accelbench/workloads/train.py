@@ -12,17 +12,16 @@ from pathlib import Path
 import torch
 from transformers import get_linear_schedule_with_warmup
 
-from accelbench import autobatch
 from accelbench.backends.base import Backend
-from accelbench.distributed import SINGLE, Rank
-from accelbench.encode import Batch, batch_order, collate, encode, synthetic_batch
-from accelbench.kernel_profile import profile_call
-from accelbench.measure import IterationTimer, synchronize
-from accelbench.models import build_model, load_tokenizer, resolve_model, save_checkpoint
-from accelbench.reference import write_reference
-from accelbench.specs import CellSpec, RunConfig
-from accelbench.stats import per_unit_cv, summarize, verdict
-from accelbench.telemetry import Telemetry, stability_reasons
+from accelbench.config.specs import CellSpec, RunConfig
+from accelbench.data.encode import Batch, batch_order, collate, encode, synthetic_batch
+from accelbench.data.models import build_model, load_tokenizer, resolve_model, save_checkpoint
+from accelbench.measure.kernel_profile import profile_call
+from accelbench.measure.stats import per_unit_cv, summarize, verdict
+from accelbench.measure.telemetry import Telemetry, stability_reasons
+from accelbench.measure.timing import IterationTimer, synchronize
+from accelbench.runner.distributed import SINGLE, Rank
+from accelbench.workloads import autobatch
 from accelbench.workloads.common import (
     SYNTHETIC_LABELS,
     CellData,
@@ -34,6 +33,7 @@ from accelbench.workloads.common import (
     reset_memory,
     to_device,
 )
+from accelbench.workloads.reference import write_reference
 
 MAX_LOSS_POINTS = 200
 

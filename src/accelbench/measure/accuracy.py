@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 from seqeval.metrics import classification_report
 
-from accelbench.encode import Batch, Encoded
+from accelbench.data.encode import Batch, Encoded
 
 
 def gather_word_logits(

@@ -12,8 +12,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from accelbench.data.hub import hub_reachable
 from accelbench.errors import UserError
-from accelbench.hub import hub_reachable
 
 ARCHITECTURES: dict[str, dict[str, int]] = {
     "bert-base": {

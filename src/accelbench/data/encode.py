@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
-from accelbench.corpus import Sentence
+from accelbench.data.corpus import Sentence
 
 IGNORE = -100
 BUCKET_STEP = 16

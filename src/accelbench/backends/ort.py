@@ -16,8 +16,8 @@ import torch
 
 from accelbench.backends.base import Capability
 from accelbench.backends.onnx_graph import INPUTS, OUTPUT, GraphPlan, build_graph
-from accelbench.encode import Batch
-from accelbench.specs import CellSpec
+from accelbench.config.specs import CellSpec
+from accelbench.data.encode import Batch
 
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
 PRECISIONS = {"cpu": ("fp32", "int8"), "cuda": ("fp32", "tf32", "fp16")}

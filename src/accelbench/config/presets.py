@@ -14,8 +14,8 @@ from pathlib import Path
 import yaml
 
 import accelbench
+from accelbench.config.specs import AUTO_BATCH, RunConfig
 from accelbench.errors import UserError
-from accelbench.specs import AUTO_BATCH, RunConfig
 
 PRESET_DIR = Path(accelbench.__file__).resolve().parents[2] / "bench" / "presets"
 NOTE_KEYS = ("description",)  # free text for people; not a setting

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-from accelbench.measure import synchronize
+from accelbench.measure.timing import synchronize
 
 START = 8
 MAX_BATCH = 4096

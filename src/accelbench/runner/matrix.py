@@ -12,20 +12,20 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
-from accelbench.cellrun import ROLE_CEILINGS, ROLE_CELL, ROLE_REFERENCE, ROLE_REFERENCE_EVAL
-from accelbench.distributed import torchrun_world
+from accelbench.config.specs import CellSpec, RunConfig, expand, reference_cell_on
 from accelbench.errors import UserError
-from accelbench.scaling import efficiency
-from accelbench.specs import CellSpec, RunConfig, expand, reference_cell_on
-from accelbench.store import SCHEMA_VERSION, ResultStore
+from accelbench.measure.scaling import efficiency
+from accelbench.runner.child import ROLE_CEILINGS, ROLE_CELL, ROLE_REFERENCE, ROLE_REFERENCE_EVAL
+from accelbench.runner.distributed import torchrun_world
+from accelbench.runner.store import SCHEMA_VERSION, ResultStore
 
 RUN_FILE = "run.json"
 
 
 def validate_inputs(config: RunConfig) -> None:
     """Fail fast, in the parent, on a dataset, model or checkpoint that cannot be loaded."""
-    from accelbench.corpus import load_corpus
-    from accelbench.models import checkpoint_labels, load_tokenizer, resolve_model
+    from accelbench.data.corpus import load_corpus
+    from accelbench.data.models import checkpoint_labels, load_tokenizer, resolve_model
 
     load_tokenizer(resolve_model(config.model))
     if config.synthetic:
@@ -155,8 +155,8 @@ def measure_ceilings(
     config: RunConfig, cells: list[tuple[CellSpec, str]], run_dir: Path, echo
 ) -> None:
     """Matmul/copy ceilings of each device the run uses, once, into RUN_DIR/ceilings.json."""
-    from accelbench.isolate import run_isolated
-    from accelbench.precision import dtype_key
+    from accelbench.backends.precision import dtype_key
+    from accelbench.runner.isolate import run_isolated
     from accelbench.workloads.common import CEILINGS_FILE, read_ceilings
 
     known = read_ceilings(run_dir)
@@ -178,7 +178,7 @@ def measure_ceilings(
 
 def run_cell(cell: CellSpec, role: str, config: RunConfig, run_dir: Path, echo) -> dict:
     """One cell in its own process; with --oom-backoff an OOM halves the batch and retries."""
-    from accelbench.isolate import run_isolated
+    from accelbench.runner.isolate import run_isolated
 
     batch, tried = cell.batch_size, []
     while True:
@@ -209,7 +209,7 @@ def run_matrix(
 ) -> list[dict]:
     """Run every cell of the matrix, one record each, in run_dir/results.jsonl. Under
     torchrun (several ranks), every rank runs this and `run_as_ranks` takes over."""
-    from accelbench.env import fingerprint
+    from accelbench.measure.env import fingerprint
 
     world = torchrun_world()
     if world is not None:
@@ -279,9 +279,9 @@ def run_as_ranks(
     isolation), with the rank code of `--nproc` cells; rank 0 alone writes and reports. A cell
     that raises ends the job, as a failed torchrun worker does (rank 0 records the error if it
     was its own); `--resume` goes on from there."""
-    from accelbench import distributed
-    from accelbench.cellrun import execute, failure
-    from accelbench.env import fingerprint
+    from accelbench.measure.env import fingerprint
+    from accelbench.runner import distributed
+    from accelbench.runner.child import execute, failure
 
     validate_inputs(config)
     rank = distributed.join(config.devices[0], config.threads, config.dist_timeout)

@@ -7,9 +7,9 @@ import random
 import traceback
 from pathlib import Path
 
-from accelbench import distributed
-from accelbench.distributed import SINGLE, Rank
-from accelbench.specs import CellSpec, RunConfig
+from accelbench.config.specs import CellSpec, RunConfig
+from accelbench.runner import distributed
+from accelbench.runner.distributed import SINGLE, Rank
 
 ROLE_CELL = "cell"
 ROLE_REFERENCE = "reference"  # the fp32 eager train cell whose checkpoint the run infers with
@@ -27,15 +27,15 @@ def _progress_bar(cell: CellSpec, shown: bool):
 
 
 def reference_eval(cell: CellSpec, backend, run_dir: Path) -> dict:
-    from accelbench.models import (
+    from accelbench.data.models import (
         checkpoint_is_meaningful,
         checkpoint_labels,
         load_checkpoint,
         load_tokenizer,
         resolve_model,
     )
-    from accelbench.reference import write_reference
     from accelbench.workloads.common import evaluate, load_cell_data, make_batches_for_eval
+    from accelbench.workloads.reference import write_reference
 
     tokenizer = load_tokenizer(resolve_model(cell.checkpoint))
     data = load_cell_data(cell, tokenizer, checkpoint_labels(cell.checkpoint))
@@ -64,7 +64,7 @@ def execute(payload: dict, rank: Rank = SINGLE) -> dict:
     import torch
 
     if payload["role"] == ROLE_CEILINGS:
-        from accelbench import ceilings
+        from accelbench.measure import ceilings
 
         return {"ceilings": ceilings.measure(payload["device"], tuple(payload["dtypes"]))}
 
@@ -118,7 +118,7 @@ def rank_main(payload: dict) -> dict:
 
 def failure(exc: BaseException) -> dict:
     """The result of a cell that raised: `oom` or `error`, the exception's last line."""
-    from accelbench.autobatch import is_oom
+    from accelbench.workloads.autobatch import is_oom
 
     return {
         "status": "oom" if is_oom(exc) else "error",
@@ -149,7 +149,7 @@ def child_main(conn, payload: dict, parent: int) -> None:
         result.setdefault("reason", "")
     except Exception as exc:  # a failed cell is data: the matrix goes on
         result = failure(exc)
-    from accelbench.env import fingerprint
+    from accelbench.measure.env import fingerprint
 
     result["env"] = fingerprint()
     conn.send(result)

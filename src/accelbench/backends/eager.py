@@ -7,11 +7,17 @@ from collections.abc import Sequence
 
 import torch
 
-from accelbench import distributed
 from accelbench.backends.base import Capability
-from accelbench.encode import Batch
-from accelbench.precision import MODES, PrecisionMode, apply_flags, autocast, torch_capability
-from accelbench.specs import CellSpec
+from accelbench.backends.precision import (
+    MODES,
+    PrecisionMode,
+    apply_flags,
+    autocast,
+    torch_capability,
+)
+from accelbench.config.specs import CellSpec
+from accelbench.data.encode import Batch
+from accelbench.runner import distributed
 
 
 class TorchInfer:

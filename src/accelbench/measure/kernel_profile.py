@@ -1,8 +1,9 @@
 """Evidence that a CUDA cell ran in the mode it claims: one profiled call outside the timed loop.
 
-The kernels of that call are classified by name (accelbench.kernels); the dtypes of the matmul
-ops come from the profiler's recorded inputs. The record gets the Tensor Core share of GEMM and
-attention time and a verdict `mode_effective` (false: the claimed mode did not take effect).
+The kernels of that call are classified by name (accelbench.measure.kernels); the dtypes of the
+matmul ops come from the profiler's recorded inputs. The record gets the Tensor Core share of
+GEMM and attention time and a verdict `mode_effective` (false: the claimed mode did not take
+effect).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 import torch
 
-from accelbench.kernels import mode_verdict, summarize
+from accelbench.measure.kernels import mode_verdict, summarize
 
 MATMUL_OPS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::_scaled_mm")
 TOP_KERNELS = 5

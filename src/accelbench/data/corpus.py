@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from accelbench.data.hub import hub_reachable
 from accelbench.errors import UserError
-from accelbench.hub import hub_reachable
 
 TAG_RE = re.compile(r"^(O|[BI]-\S+)$")
 SPLIT_FRACTIONS = (0.8, 0.1, 0.1)

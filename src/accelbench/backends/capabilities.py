@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 
 from accelbench.backends import get_backend, runtimes
-from accelbench.specs import DEVICES, PRECISIONS, WORKLOADS
+from accelbench.config.specs import DEVICES, PRECISIONS, WORKLOADS
 
 
 def capability_rows() -> list[dict]:

@@ -7,7 +7,7 @@ import os
 import signal
 import time
 
-from accelbench.cellrun import child_main
+from accelbench.runner.child import child_main
 
 POLL_S = 0.2
 

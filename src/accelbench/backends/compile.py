@@ -18,11 +18,11 @@ from typing import Any
 import torch
 
 from accelbench.backends.base import Capability
-from accelbench.backends.torch_eager import TorchInfer, TorchTrain
-from accelbench.encode import Batch
-from accelbench.measure import synchronize
-from accelbench.precision import MODES, PrecisionMode, torch_capability
-from accelbench.specs import CellSpec
+from accelbench.backends.eager import TorchInfer, TorchTrain
+from accelbench.backends.precision import MODES, PrecisionMode, torch_capability
+from accelbench.config.specs import CellSpec
+from accelbench.data.encode import Batch
+from accelbench.measure.timing import synchronize
 
 RECOMPILE_LIMIT = 64  # static graphs per bucket width x (full, last partial) batch size
 

@@ -11,7 +11,7 @@ import time
 
 import torch
 
-from accelbench.measure import synchronize
+from accelbench.measure.timing import synchronize
 
 SIZES = {"cpu": 1536, "cuda": 8192}
 DTYPES = {

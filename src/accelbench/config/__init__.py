@@ -1,0 +1,3 @@
+"""Configuration: the run as asked for (RunConfig), its cells (CellSpec), presets.
+
+Imports no runtime and no torch."""

@@ -1,0 +1,1 @@
+"""Timing, statistics, FLOPs/MFU, telemetry, environment, ceilings, kernels, F1."""

@@ -1,0 +1,1 @@
+"""The parent side of a run: the matrix loop, cell isolation, ranks, the result store."""
