@@ -62,6 +62,7 @@ import numpy as np
 import torch
 
 from accelbench.backends.precision import MODES, apply_flags, torch_capability
+from accelbench.config.job import CellJob
 from accelbench.config.specs import CellSpec, RunConfig, cell_for
 from accelbench.data.models import (
     build_model,
@@ -74,7 +75,7 @@ from accelbench.data.models import (
 from accelbench.errors import UserError
 from accelbench.measure.env import fingerprint
 from accelbench.measure.timing import synchronize, timed_loop
-from accelbench.runner.child import ROLE_CELL, execute
+from accelbench.runner.child import execute
 from accelbench.workloads.common import load_cell_data, make_batches_for_eval, to_device
 from accelbench.workloads.train import train_input, warmup_steps
 
@@ -153,14 +154,7 @@ def write_checkpoint(setup: Setup, directory: Path) -> str:
 
 
 def accelbench_side(cell: CellSpec, config: RunConfig, run_dir: Path) -> Side:
-    result = execute(
-        {
-            "role": ROLE_CELL,
-            "cell": cell.to_json(),
-            "config": config.to_json(),
-            "run_dir": str(run_dir),
-        }
-    )
+    result = execute(CellJob(cell, config, run_dir))
     metrics = result["metrics"]
     samples = result["samples"]["step_time_s" if cell.workload == "train" else "latency_s"]
     seconds = sum(samples)

@@ -1,6 +1,7 @@
 """A deliberately degraded runtime for the accuracy-gate test: eager logits plus large noise.
 
-Joins through ACCELBENCH_EXTRA_RUNTIMES (the real plugin path), so the spawned cell imports it.
+Joins as an `accelbench.runtimes` entry point (the real plug-in path; conftest.plugin_runtimes),
+so the cell processes import it.
 """
 
 from __future__ import annotations

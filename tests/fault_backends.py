@@ -1,4 +1,4 @@
-"""Test-only runtimes, loaded into cell processes through ACCELBENCH_EXTRA_RUNTIMES.
+"""Test-only runtimes, installed as `accelbench.runtimes` entry points (conftest.plugin_runtimes).
 
 They wrap the real eager backend and fail the way real runtimes fail: a process killed by a
 signal, a CUDA out-of-memory error above a batch size, and a data-parallel rank that fails or

@@ -1,24 +1,20 @@
 """The accuracy gate: a cell more than --f1-tolerance points below the fp32 eager reference is
-numeric_fail and keeps its numbers. The degraded runtime joins through the real plugin path."""
+numeric_fail and keeps its numbers. The degraded runtime joins through the real plug-in path
+(an `accelbench.runtimes` entry point)."""
 
 import json
-import os
-from pathlib import Path
 
 import pytest
 
 from accelbench.cli import main
 
-TESTS = Path(__file__).parent
+pytestmark = pytest.mark.slow  # end to end: models and cell processes
 
 
 def test_degraded_cell_is_numeric_fail_and_keeps_numbers(
-    tiny_model_dir, conll_dir, tmp_path, monkeypatch
+    tiny_model_dir, conll_dir, tmp_path, plugin_runtimes
 ):
-    monkeypatch.setenv("ACCELBENCH_EXTRA_RUNTIMES", "degraded=degraded_runtime:DegradedBackend")
-    path = [str(TESTS), os.environ.get("PYTHONPATH", "")]
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in path if p))
-    monkeypatch.syspath_prepend(str(TESTS))
+    plugin_runtimes(degraded="degraded_runtime:DegradedBackend")
     out = tmp_path / "gate"
     code = main(
         [

@@ -65,6 +65,7 @@ def test_the_cap_ends_the_search_on_a_size_that_is_not_a_power_of_two():
     assert "cap of 48" in found.stopped
 
 
+@pytest.mark.slow
 def test_auto_cells_run_with_the_batch_they_found(tiny_model_dir, tmp_path):
     out = tmp_path / "r"
     argv = ["run", "--model", str(tiny_model_dir), "--out", str(out), "--precisions", "fp32"]

@@ -11,6 +11,8 @@ import pytest
 
 from accelbench.cli import main
 
+pytestmark = pytest.mark.slow  # end to end: models and cell processes
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "bench" / "screenshot_report.py"
 

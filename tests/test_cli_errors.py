@@ -67,6 +67,7 @@ def test_out_dir_with_results_is_not_overwritten(capsys, tmp_path):
     assert (tmp_path / "results.jsonl").read_text() == '{"cell_id": "x"}\n'
 
 
+@pytest.mark.slow
 def test_console_entry_point_exits_2_without_traceback(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "accelbench", "run", "--devices", "gpu"],
@@ -91,3 +92,23 @@ def test_hf_dataset_without_datasets_package(capsys, tmp_path):
         assert "pip install 'accelbench[hf]'" in err
     else:
         pytest.skip("datasets is installed here")
+
+
+def test_resume_takes_no_other_run_options(capsys, tmp_path):
+    code, err = run_cli(capsys, "run", "--resume", str(tmp_path), "--precisions", "fp32")
+    assert code == 2
+    assert "continues the run with its own settings (run.json)" in err
+    assert len(err.splitlines()) == 1
+
+
+def test_plan_lists_the_cells_and_runs_nothing(capsys, tmp_path):
+    out = tmp_path / "r"
+    argv = ["run", "--plan", "--out", str(out), "--workloads", "infer", "--runtimes", "eager,ort"]
+    assert main([*argv, "--precisions", "fp32,int8"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0] == "5 cells, 4 can run here, 1 unsupported"
+    assert "train eager cpu fp32 dynamic b16 s128" in lines[1] and "reference" in lines[1]
+    eager_int8 = next(line for line in lines if "infer eager cpu int8" in line)
+    assert "unsupported: int8 is not a PyTorch precision" in eager_int8
+    assert sum("runs here" in line for line in lines) == 4
+    assert not out.exists()

@@ -19,21 +19,9 @@ from accelbench.cli import main
 from accelbench.config.specs import RunConfig, cell_for
 from accelbench.runner.distributed import failed_ranks
 from accelbench.runner.matrix import plan_cells
+from conftest import FAST, NO_CEILINGS, assert_scored
 
-HERE = Path(__file__).parent
-FAST = [
-    "--train-steps",
-    "8",
-    "--batch-size",
-    "16",
-    "--eval-limit",
-    "32",
-    "--warmup-iters",
-    "1",
-    "--threads",
-    "1",
-    "--no-ceilings",
-]
+QUICK = [*FAST, *NO_CEILINGS, "--threads", "1"]
 
 
 def records(run_dir: Path) -> list[dict]:
@@ -48,12 +36,13 @@ def nproc(record: dict) -> int:
 def ddp_run(tiny_model_dir, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("ddp") / "r"
     argv = ["run", "--model", str(tiny_model_dir), "--out", str(out), "--nproc", "2"]
-    argv += ["--devices", "cpu", "--workloads", "train", "--precisions", "fp32", *FAST]
+    argv += ["--devices", "cpu", "--workloads", "train", "--precisions", "fp32", *QUICK]
     argv += ["--grad-accum", "2"]  # micro-batches all-reduced once per step (DDP no_sync)
     assert main(argv) == 0
     return out
 
 
+@pytest.mark.slow
 def test_two_process_cell_runs_after_its_one_process_baseline(ddp_run):
     base, ddp = records(ddp_run)
     assert (nproc(base), nproc(ddp)) == (1, 2)
@@ -62,7 +51,7 @@ def test_two_process_cell_runs_after_its_one_process_baseline(ddp_run):
     assert (m["world_size"], m["per_rank_batch"], m["grad_accum"]) == (2, 16, 2)
     assert m["global_batch"] == 2 * 16 * 2
     assert base["metrics"]["world_size"] == 1
-    assert 0.0 <= m["f1"] <= 1.0 and "f1_per_type" in m
+    assert_scored(m)
     assert m["timed_steps"] == base["metrics"]["timed_steps"]
     assert m["scaling_efficiency"] > 0
     assert m["scaling_efficiency"] == pytest.approx(
@@ -76,6 +65,7 @@ def test_two_process_cell_runs_after_its_one_process_baseline(ddp_run):
     assert ddp["label"].endswith(" x2")
 
 
+@pytest.mark.slow
 def test_report_draws_the_scaling_plot(ddp_run):
     assert main(["report", str(ddp_run)]) == 0
     md = (ddp_run / "report.md").read_text()
@@ -88,7 +78,7 @@ def test_report_draws_the_scaling_plot(ddp_run):
 
 def test_plan_puts_the_one_process_baseline_first():
     config = RunConfig(workloads=("train",), precisions=("fp32", "bf16"), nprocs=(2, 1))
-    plan = [(c.precision, c.nproc, role) for c, role in plan_cells(config)]
+    plan = [(p.cell.precision, p.cell.nproc, p.role.value) for p in plan_cells(config)]
     assert plan == [
         ("fp32", 1, "reference"),  # in the matrix: the run's reference fine-tune
         ("fp32", 2, "cell"),
@@ -96,9 +86,12 @@ def test_plan_puts_the_one_process_baseline_first():
         ("bf16", 2, "cell"),
     ]
     only_two = RunConfig(workloads=("train",), precisions=("bf16",), nprocs=(2,))
-    assert [(c.nproc, role) for c, role in plan_cells(only_two)] == [(1, "cell"), (2, "cell")]
+    assert [(p.cell.nproc, p.role.value) for p in plan_cells(only_two)] == [
+        (1, "cell"),
+        (2, "cell"),
+    ]
     with_infer = RunConfig(precisions=("fp32",), nprocs=(2,))
-    plan = [(c.workload, c.nproc, role) for c, role in plan_cells(with_infer)]
+    plan = [(p.cell.workload, p.cell.nproc, p.role.value) for p in plan_cells(with_infer)]
     assert plan == [("train", 1, "reference"), ("train", 2, "cell"), ("infer", 1, "cell")]
 
 
@@ -127,15 +120,10 @@ def test_failed_ranks_name_the_rank_and_the_cause(tmp_path):
 
 
 @pytest.fixture
-def rank_faults(monkeypatch, tmp_path) -> Path:
-    monkeypatch.setenv(
-        "ACCELBENCH_EXTRA_RUNTIMES",
-        "rankfail=fault_backends:RankFailBackend,rankhang=fault_backends:RankHangBackend",
+def rank_faults(plugin_runtimes, monkeypatch, tmp_path) -> Path:
+    plugin_runtimes(
+        rankfail="fault_backends:RankFailBackend", rankhang="fault_backends:RankHangBackend"
     )
-    monkeypatch.setenv(
-        "PYTHONPATH", os.pathsep.join([str(HERE), *filter(None, [os.environ.get("PYTHONPATH")])])
-    )
-    monkeypatch.syspath_prepend(str(HERE))
     pid_dir = tmp_path / "pids"
     pid_dir.mkdir()
     monkeypatch.setenv("ACCELBENCH_TEST_PID_DIR", str(pid_dir))
@@ -165,13 +153,14 @@ def _gone_within(pids: list[int], seconds: float) -> bool:
     return True
 
 
+@pytest.mark.slow
 def test_a_failing_or_silent_rank_ends_its_cell_and_the_matrix_goes_on(
     tiny_model_dir, tmp_path, rank_faults
 ):
     out = tmp_path / "r"
     argv = ["run", "--model", str(tiny_model_dir), "--out", str(out), "--nproc", "2"]
     argv += ["--runtimes", "rankfail,rankhang", "--workloads", "train", "--precisions", "fp32"]
-    assert main([*argv, *FAST, "--dist-timeout", "5"]) == 0
+    assert main([*argv, *QUICK, "--dist-timeout", "5"]) == 0
     by = {(r["spec"]["runtime"], nproc(r)): r for r in records(out)}
     assert len(by) == 4
     assert by[("rankfail", 1)]["status"] == by[("rankhang", 1)]["status"] == "ok"
@@ -186,7 +175,10 @@ def test_a_failing_or_silent_rank_ends_its_cell_and_the_matrix_goes_on(
     assert len(_pids(rank_faults)) == 2 and _gone_within(_pids(rank_faults), 10)
 
 
+@pytest.mark.slow
 def test_killing_the_cell_process_ends_its_ranks(tiny_model_dir, tmp_path, rank_faults):
+    from accelbench.config.job import CellJob
+    from accelbench.runner.child import cell_main
     from accelbench.runner.isolate import run_isolated
 
     config = RunConfig(
@@ -200,10 +192,10 @@ def test_killing_the_cell_process_ends_its_ranks(tiny_model_dir, tmp_path, rank_
         dist_timeout=600,
     )
     cell = cell_for(config, "train", "rankhang", "cpu", "fp32", "dynamic", nproc=2)
-    payload = {"cell": cell.to_json(), "config": config.to_json(), "run_dir": str(tmp_path)}
+    job = CellJob(cell, config, tmp_path)
     result: dict = {}
     runner = threading.Thread(
-        target=lambda: result.update(run_isolated(payload | {"role": "cell"}, 600))
+        target=lambda: result.update(outcome=run_isolated(cell_main, (job,), 600))
     )
     runner.start()
     deadline = time.monotonic() + 180
@@ -215,22 +207,24 @@ def test_killing_the_cell_process_ends_its_ranks(tiny_model_dir, tmp_path, rank_
     cell_process = int(stat.rsplit(")", 1)[1].split()[1])  # the ranks' parent
     os.kill(cell_process, signal.SIGKILL)  # what --cell-timeout does to a cell that hangs
     runner.join(60)
-    assert result["status"] == "crashed"
+    assert result["outcome"].status == "crashed"
     assert _gone_within(ranks, 10), "a rank outlived its killed cell process"
 
 
+@pytest.mark.slow
 def test_torchrun_ranks_run_the_cells_and_rank_0_writes(tiny_model_dir, tmp_path):
     out = tmp_path / "r"
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
     command += ["--nproc-per-node", "2", "-m", "accelbench", "run", "--model", str(tiny_model_dir)]
-    command += ["--out", str(out), "--workloads", "train", "--precisions", "fp32", *FAST]
+    command += ["--out", str(out), "--workloads", "train", "--precisions", "fp32", *QUICK]
     env = {**os.environ, "TMPDIR": str(tmp_path)}  # torchrun's log dir
     proc = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     (rec,) = records(out)
     assert rec["status"] == "ok", rec["reason"]
     assert nproc(rec) == 2 and rec["metrics"]["world_size"] == 2
-    assert rec["metrics"]["global_batch"] == 32 and 0.0 <= rec["metrics"]["f1"] <= 1.0
+    assert rec["metrics"]["global_batch"] == 32
+    assert_scored(rec["metrics"])
     assert rec["details"]["dist_backend"] == "gloo"
     assert json.loads((out / "run.json").read_text())["config"]["nprocs"] == [2]
     assert proc.stdout.count("results: ") == 1  # rank 0 alone reports

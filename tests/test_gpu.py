@@ -6,25 +6,11 @@ import pytest
 import torch
 
 from accelbench.cli import main
+from conftest import FAST
 
 pytestmark = [
     pytest.mark.gpu,
     pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU"),
-]
-
-FAST = [
-    "--train-steps",
-    "12",
-    "--batch-size",
-    "16",
-    "--eval-limit",
-    "48",
-    "--min-iters",
-    "5",
-    "--min-time",
-    "0.2",
-    "--warmup-iters",
-    "2",
 ]
 
 

@@ -7,21 +7,9 @@ import pytest
 
 from accelbench.cli import main
 from accelbench.runner.store import SCHEMA_VERSION
+from conftest import FAST, assert_scored
 
-FAST = [
-    "--train-steps",
-    "12",
-    "--batch-size",
-    "16",
-    "--eval-limit",
-    "48",
-    "--min-iters",
-    "3",
-    "--min-time",
-    "0.1",
-    "--warmup-iters",
-    "1",
-]
+pytestmark = pytest.mark.slow  # end to end: models and cell processes
 
 
 def records(run_dir: Path) -> list[dict]:
@@ -60,7 +48,7 @@ def test_train_and_infer_cells_ok(run_dir):
             m = rec["metrics"]
             assert m["samples_per_s"] > 0
             assert m["tokens_per_s"] > m["samples_per_s"]
-            assert 0.0 <= m["f1"] <= 1.0
+            assert_scored(m)
             assert "f1_per_type" in m
     assert by[("train", "cpu", "fp32")]["role"] == "reference"
 
@@ -172,6 +160,8 @@ def test_infer_only_with_checkpoint(run_dir, tmp_path):
             "infer",
             "--precisions",
             "fp32",
+            "--runtimes",
+            "ort,eager",
             "--checkpoint",
             str(run_dir / "checkpoint"),
             "--out",
@@ -181,9 +171,17 @@ def test_infer_only_with_checkpoint(run_dir, tmp_path):
     )
     assert code == 0
     recs = records(out)
-    assert [r["role"] for r in recs] == ["reference-eval", "cell"]
+    # the fp32 eager cell over the checkpoint is the reference: it runs first and is measured
+    assert [(r["spec"]["runtime"], r["role"]) for r in recs] == [
+        ("eager", "reference"),
+        ("ort", "cell"),
+    ]
     assert all(r["status"] == "ok" for r in recs)
-    assert recs[1]["metrics"]["argmax_agreement"] == pytest.approx(1.0)
+    assert recs[0]["metrics"]["samples_per_s"] > 0
+    assert "extra" not in recs[0]["spec"] or not recs[0]["spec"]["extra"]
+    ort = recs[1]["metrics"]
+    assert ort["reference_f1"] == pytest.approx(recs[0]["metrics"]["f1"])
+    assert ort["argmax_agreement"] == pytest.approx(1.0)
 
 
 def test_synthetic_cells_have_no_f1(tiny_model_dir, tmp_path):

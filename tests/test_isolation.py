@@ -11,23 +11,11 @@ from pathlib import Path
 import pytest
 
 from accelbench.cli import main
+from conftest import FAST, NO_CEILINGS
 
-HERE = Path(__file__).parent
-FAST = [
-    "--train-steps",
-    "8",
-    "--batch-size",
-    "16",
-    "--eval-limit",
-    "32",
-    "--min-iters",
-    "2",
-    "--min-time",
-    "0.05",
-    "--warmup-iters",
-    "1",
-    "--no-ceilings",
-]
+pytestmark = pytest.mark.slow  # end to end: models and cell processes
+
+QUICK = [*FAST, *NO_CEILINGS]
 
 
 def records(run_dir: Path) -> list[dict]:
@@ -35,15 +23,8 @@ def records(run_dir: Path) -> list[dict]:
 
 
 @pytest.fixture
-def fault_runtimes(monkeypatch):
-    monkeypatch.setenv(
-        "ACCELBENCH_EXTRA_RUNTIMES",
-        "crash=fault_backends:CrashBackend,oom=fault_backends:OomBackend",
-    )
-    monkeypatch.setenv(
-        "PYTHONPATH", os.pathsep.join([str(HERE), *filter(None, [os.environ.get("PYTHONPATH")])])
-    )
-    monkeypatch.syspath_prepend(str(HERE))
+def fault_runtimes(plugin_runtimes):
+    plugin_runtimes(crash="fault_backends:CrashBackend", oom="fault_backends:OomBackend")
 
 
 def test_killed_and_oom_cells_are_data_and_the_matrix_goes_on(
@@ -63,7 +44,7 @@ def test_killed_and_oom_cells_are_data_and_the_matrix_goes_on(
             "crash,oom,eager",
             "--precisions",
             "fp32",
-            *FAST,
+            *QUICK,
         ]
     )
     assert code == 0
@@ -73,6 +54,15 @@ def test_killed_and_oom_cells_are_data_and_the_matrix_goes_on(
     assert by_runtime["oom"]["status"] == "oom"
     assert "out of memory" in by_runtime["oom"]["reason"]
     assert by_runtime["eager"]["status"] == "ok"
+    # each cell's own log: the full traceback of a failure; the record keeps the short form
+    oom = by_runtime["oom"]
+    log = (out / oom["log"]).read_text()
+    assert oom["log"] == f"logs/{oom['cell_id']}.log"
+    assert "Traceback (most recent call last)" in log and "in cell_main" in log
+    assert "in run_infer" in log and "OutOfMemoryError: CUDA out of memory" in log
+    assert "in cell_main" not in oom["traceback"] and "OutOfMemoryError" in oom["traceback"]
+    crash = (out / by_runtime["crash"]["log"]).read_text()
+    assert crash.startswith(f"accelbench cell {by_runtime['crash']['cell_id']} (cell): infer crash")
 
 
 def test_oom_backoff_halves_the_batch_until_it_fits(tiny_model_dir, tmp_path, fault_runtimes):
@@ -91,7 +81,7 @@ def test_oom_backoff_halves_the_batch_until_it_fits(tiny_model_dir, tmp_path, fa
             "--precisions",
             "fp32",
             "--oom-backoff",
-            *FAST,
+            *QUICK,
         ]
     )
     assert code == 0
@@ -115,7 +105,7 @@ def test_cell_timeout(tiny_model_dir, tmp_path):
             "train",
             "--precisions",
             "fp32,bf16",
-            *FAST,
+            *QUICK,
             "--cell-timeout",
             "1",
         ]
@@ -136,7 +126,7 @@ def test_killed_run_resumes_without_duplicates(tiny_model_dir, tmp_path):
         str(out),
         "--precisions",
         "fp32,bf16",
-        *FAST,
+        *QUICK,
     ]
     proc = subprocess.Popen(
         [sys.executable, "-m", "accelbench", *argv],

@@ -68,7 +68,10 @@ def test_scalar_accepted_for_a_list_key(tmp_path):
     "text,needle",
     [
         ("batchsize: 8\n", "unknown key 'batchsize' (did you mean 'batch_sizes'?)"),
-        ("batch_sizes: [8, big]\n", "key 'batch_sizes' must be a whole number or a list of them"),
+        (
+            "batch_sizes: [8, big]\n",
+            "key 'batch_sizes' must be a whole number, auto, or a list of them",
+        ),
         ("min_time: fast\n", "key 'min_time' must be a number, got 'fast'"),
         ("synthetic: 1\n", "key 'synthetic' must be true or false"),
         ("seed: true\n", "key 'seed' must be a whole number"),

@@ -6,7 +6,9 @@ from pathlib import Path
 import pytest
 
 from accelbench.cli import main
-from test_integration import FAST
+from conftest import FAST, assert_scored
+
+pytestmark = pytest.mark.slow  # end to end: models and cell processes
 
 RUNTIMES = ("eager", "compile", "ort", "ort-fused")
 
@@ -63,7 +65,7 @@ def test_cpu_cells_run_end_to_end(recs, workload, runtime, precision):
     assert rec["status"] == "ok", rec["reason"]
     m = rec["metrics"]
     assert m["samples_per_s"] > 0
-    assert 0.0 <= m["f1"] <= 1.0
+    assert_scored(m)
 
 
 @pytest.mark.parametrize("runtime", ["compile", "ort", "ort-fused"])

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import sys
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 
-from accelbench.config.presets import merge, preset_names, preset_path, read_matrix
+from accelbench.config.presets import preset_names
 from accelbench.config.specs import AUTO_BATCH, COMPILE_MODES, PADDINGS, REFERENCE_BATCH, RunConfig
 from accelbench.errors import UserError
 
@@ -154,6 +152,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", type=Path, default=None, help="run directory (default reports/<timestamp>-<host>)"
     )
     run.add_argument(
+        "--plan",
+        action="store_true",
+        help="print the cells the run would have (and which cannot run here, and why); run nothing",
+    )
+    run.add_argument(
         "--resume",
         type=Path,
         default=None,
@@ -165,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument(
         "--preset",
         default=None,
-        help=f"a matrix from bench/presets: {', '.join(preset_names())}; flags override it",
+        help=f"a preset shipped with accelbench: {', '.join(preset_names())}; flags override it",
     )
     source.add_argument(
         "--matrix", type=Path, default=None, help="a YAML matrix file; flags override it"
@@ -213,36 +216,40 @@ def _flags_override_presets(run: argparse.ArgumentParser) -> None:
             action.default = argparse.SUPPRESS
 
 
+def run_options(args: argparse.Namespace) -> dict[str, object]:
+    """The RunConfig settings given on the command line (absent ones are left to a preset)."""
+    return {k: v for k, v in vars(args).items() if k in RunConfig.__dataclass_fields__}
+
+
 def config_from_args(args: argparse.Namespace) -> RunConfig:
-    flags = {k: v for k, v in vars(args).items() if k in RunConfig.__dataclass_fields__}
-    source = preset_path(args.preset) if args.preset else args.matrix
-    return RunConfig(**merge(read_matrix(source) if source else {}, flags))
+    from accelbench.api import config_of
+
+    return config_of(run_options(args), args.preset, args.matrix)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from accelbench.report.frame import summary_table
-    from accelbench.runner.distributed import torchrun_rank
-    from accelbench.runner.matrix import load_run_file, run_matrix
+    from accelbench import api
+    from accelbench.runner.executors import torchrun_rank
 
-    def echo(line: str) -> None:
-        print(line, file=sys.stderr, flush=True)
-
+    options = run_options(args)
     if args.resume:
-        config, run_id = load_run_file(args.resume)
-        run_dir = args.resume
-    else:
-        config, run_id = config_from_args(args), None
-        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        run_dir = args.out or Path("reports") / f"{stamp}-{socket.gethostname()}"
-        if (run_dir / "results.jsonl").exists():
+        if options or args.preset or args.matrix or args.out or args.plan:
             raise UserError(
-                f"{run_dir} already holds results: use --resume {run_dir} or another --out"
+                f"--resume {args.resume} continues the run with its own settings (run.json): "
+                "give no other run options"
             )
-    records = run_matrix(config, run_dir, run_id, echo)
+        results = api.run(resume=args.resume)
+    elif args.plan:
+        from accelbench.runner.plan import plan_table
+
+        print(plan_table(config_from_args(args)))
+        return 0
+    else:
+        results = api.run(out=args.out, preset=args.preset, matrix=args.matrix, **options)
     if torchrun_rank() not in (None, 0):
         return 0  # under torchrun rank 0 reports
-    print(summary_table(records))
-    print(f"\nresults: {run_dir / 'results.jsonl'}   report: accelbench report {run_dir}")
+    print(results.summary())
+    print(f"\nresults: {results.path / 'results.jsonl'}   report: accelbench report {results.path}")
     return 0
 
 

@@ -1,41 +1,20 @@
-"""Runtime registry: name -> "module:attr", imported only when a cell needs it.
+"""Runtimes: one module per runtime (probe, prepare_infer, prepare_train), loaded by name.
 
-Out-of-tree runtimes join through the environment, which spawned cell processes inherit:
-ACCELBENCH_EXTRA_RUNTIMES="name=package.module:Class[,name2=...]".
+The names and their "module:attr" targets live in accelbench.config.runtimes, which imports
+nothing heavy; a runtime's module is imported only when a cell or `accelbench list` needs it.
 """
 
 from __future__ import annotations
 
 import importlib
-import os
+from typing import TYPE_CHECKING
 
-from accelbench.backends.base import Backend
-from accelbench.errors import UserError
+from accelbench.config.runtimes import runtime_targets
 
-RUNTIMES: dict[str, str] = {
-    "eager": "accelbench.backends.eager:EagerBackend",
-    "compile": "accelbench.backends.compile:CompileBackend",
-    "ort": "accelbench.backends.ort:OrtBackend",
-    "ort-fused": "accelbench.backends.ort:OrtFusedBackend",
-}
-EXTRA_ENV = "ACCELBENCH_EXTRA_RUNTIMES"
-
-
-def _extra() -> dict[str, str]:
-    out = {}
-    for item in filter(None, (x.strip() for x in os.environ.get(EXTRA_ENV, "").split(","))):
-        name, sep, target = item.partition("=")
-        if not sep or ":" not in target:
-            raise UserError(f"{EXTRA_ENV}: '{item}' is not name=module:attr")
-        out[name.strip()] = target.strip()
-    return out
-
-
-def runtimes() -> dict[str, str]:
-    """Built-in runtimes plus those named in ACCELBENCH_EXTRA_RUNTIMES."""
-    return {**RUNTIMES, **_extra()}
+if TYPE_CHECKING:
+    from accelbench.backends.base import Backend
 
 
 def get_backend(name: str) -> Backend:
-    module, _, attr = runtimes()[name].partition(":")
+    module, _, attr = runtime_targets()[name].partition(":")
     return getattr(importlib.import_module(module), attr)()

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import itertools
 
-from accelbench.backends import get_backend, runtimes
+from accelbench.backends import get_backend
+from accelbench.config.runtimes import runtime_targets
 from accelbench.config.specs import DEVICES, PRECISIONS, WORKLOADS
 
 
 def capability_rows() -> list[dict]:
     rows = []
-    for runtime in runtimes():
+    for runtime in runtime_targets():
         backend = get_backend(runtime)
         for device, precision, workload in itertools.product(DEVICES, PRECISIONS, WORKLOADS):
             cap = backend.probe(workload, device, precision)

@@ -1,7 +1,8 @@
 """Matrix presets: small YAML files of RunConfig settings, validated key by key.
 
-`accelbench run --preset NAME` reads bench/presets/NAME.yaml of the source checkout;
-`--matrix FILE` reads any file. Explicit command-line flags override the file's values.
+`accelbench run --preset NAME` reads presets/NAME.yaml shipped in this package (package data,
+so a wheel install has them too); `--matrix FILE` reads any file. Explicit command-line flags
+override the file's values.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ from pathlib import Path
 
 import yaml
 
-import accelbench
+from accelbench.config.fields import coerce
 from accelbench.config.specs import AUTO_BATCH, RunConfig
 from accelbench.errors import UserError
 
-PRESET_DIR = Path(accelbench.__file__).resolve().parents[2] / "bench" / "presets"
+PRESET_DIR = Path(__file__).resolve().parent / "presets"
 NOTE_KEYS = ("description",)  # free text for people; not a setting
 
 
@@ -33,49 +34,13 @@ def preset_path(name: str) -> Path:
     return path
 
 
-def _kind(hint: object) -> tuple[type, bool, bool]:
-    """(element type, is a tuple, may be null) of a RunConfig field's type hint."""
-    args = typing.get_args(hint)
-    optional = type(None) in args
-    if optional:
-        hint = next(a for a in args if a is not type(None))
-    if typing.get_origin(hint) is tuple:
-        return typing.get_args(hint)[0], True, optional
-    return typing.cast(type, hint), False, optional
-
-
-_NAMES = {int: "a whole number", float: "a number", bool: "true or false", str: "a string"}
-
-
-def _scalar(value: object, kind: type) -> object:
-    """The value as `kind`, or raise TypeError."""
-    if isinstance(value, bool) and kind is not bool:
-        raise TypeError
-    if kind is float and isinstance(value, int | float):
-        return float(value)
-    if not isinstance(value, kind):
-        raise TypeError
-    return value
-
-
 def _coerce(key: str, value: object, hint: object) -> object:
-    kind, many, optional = _kind(hint)
-    if key == "batch_sizes":  # `auto` is a batch size of its own
+    if key == "batch_sizes":  # `auto` is a batch size of its own; 0 is not one
         items = value if isinstance(value, list) else [value]
-        if any(isinstance(v, int) and v <= 0 for v in items):
+        if any(isinstance(v, int) and not isinstance(v, bool) and v <= 0 for v in items):
             raise UserError(f"key 'batch_sizes' must be positive or auto, got {value!r}")
-        value = [AUTO_BATCH if v == "auto" else v for v in items]
-    if value is None and optional:
-        return None
-    want = _NAMES.get(kind, kind.__name__)
-    try:
-        if many:
-            items = value if isinstance(value, list) else [value]
-            return tuple(_scalar(v, kind) for v in items)
-        return _scalar(value, kind)
-    except TypeError:
-        plural = f"{want} or a list of them" if many else want
-        raise UserError(f"key '{key}' must be {plural}, got {value!r}") from None
+    auto = AUTO_BATCH if key == "batch_sizes" else None
+    return coerce(f"key '{key}'", value, hint, auto)
 
 
 def read_matrix(path: Path) -> dict[str, object]:

@@ -5,8 +5,11 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import typing
 from dataclasses import asdict, dataclass, field, fields
 
+from accelbench.config.fields import coerce
+from accelbench.config.runtimes import runtime_targets
 from accelbench.errors import UserError
 
 WORKLOADS = ("train", "infer")
@@ -41,7 +44,8 @@ def _check_positive(key: str, value: float | None) -> None:
 
 @dataclass(frozen=True)
 class RunConfig:
-    """Everything `accelbench run` was asked for. Validated at construction."""
+    """Everything `accelbench run` was asked for. Typed and validated at construction: a tuple
+    field also takes a list or a single value (`precisions="fp32"` is `("fp32",)`)."""
 
     model: str = "bundled"
     dataset: str = "bundled"
@@ -74,10 +78,13 @@ class RunConfig:
     dist_timeout: float = 300.0
 
     def __post_init__(self) -> None:
-        from accelbench.backends import runtimes
-
+        hints = typing.get_type_hints(RunConfig)
+        for f in fields(self):
+            auto = AUTO_BATCH if f.name == "batch_sizes" else None
+            value = coerce(f.name, getattr(self, f.name), hints[f.name], auto)
+            object.__setattr__(self, f.name, value)
         _check_choice("workloads", self.workloads, WORKLOADS)
-        _check_choice("runtimes", self.runtimes, tuple(runtimes()))
+        _check_choice("runtimes", self.runtimes, tuple(runtime_targets()))
         _check_choice("devices", self.devices, DEVICES)
         _check_choice("precisions", self.precisions, PRECISIONS)
         _check_choice("paddings", self.paddings, PADDINGS)
@@ -136,8 +143,7 @@ class RunConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise UserError(f"unknown run setting(s) {', '.join(unknown)}")
-        values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
-        return cls(**values)
+        return cls(**data)
 
 
 @dataclass(frozen=True)
@@ -160,6 +166,7 @@ class CellSpec:
     eval_limit: int | None = None
     compile_mode: str | None = None
     checkpoint: str | None = None
+    # (key, value) coordinates beyond the named fields (none built in; part of the cell_id)
     extra: tuple[tuple[str, str], ...] = field(default_factory=tuple)
     nproc: int = 1  # training processes (data-parallel ranks)
     grad_accum: int = 1  # micro-batches per optimizer step

@@ -113,6 +113,65 @@ def regressions(matches: Sequence[Match], pct: float, f1_tolerance: float) -> li
     return out
 
 
+@dataclass(frozen=True)
+class Comparison:
+    """BASE against one or more NEW runs: matched cells with speed ratios and F1 changes, and
+    what differs between the runs besides the cells. Pure data: nothing is printed."""
+
+    base: Run
+    news: tuple[Run, ...]
+    matches: tuple[Match, ...]
+    warnings: tuple[str, ...]
+    notes: tuple[str, ...]
+
+    def regressions(self, pct: float, f1_tolerance: float = 1.0) -> list[str]:
+        """One line per matched cell slower by more than `pct` %, lower in entity F1 by more
+        than `f1_tolerance` points, or no longer running."""
+        if pct < 0:
+            raise UserError(f"the regression threshold must be >= 0 %, got {pct:g}")
+        return regressions(self.matches, pct, f1_tolerance)
+
+    def to_pandas(self):
+        """One row per matched cell: its label, the NEW run, both statuses, the speed ratio
+        (NEW / BASE) with its 95 % CI, and the F1 change in points."""
+        import pandas as pd
+
+        rows = [
+            {
+                "label": m.label,
+                "new_run": m.new_run,
+                "cell_id": m.base["cell_id"],
+                "base_status": m.base["status"],
+                "new_status": m.new["status"],
+                "speed_ratio": m.speed.ratio if m.speed else None,
+                "speed_low": m.speed.low if m.speed else None,
+                "speed_high": m.speed.high if m.speed else None,
+                "delta_f1_points": m.delta_f1,
+            }
+            for m in self.matches
+        ]
+        return pd.DataFrame(rows)
+
+    def write(self, out_dir: Path, found: Sequence[str] | None = None) -> list[Path]:
+        """compare.html and compare.md (+ figures/) under `out_dir`; `found`: the regressions
+        to list, None when no threshold was given."""
+        from accelbench.report.compare_doc import write_compare
+
+        return write_compare(
+            self.base, self.news, self.matches, self.warnings, self.notes, found, Path(out_dir)
+        )
+
+
+def compare_runs(base: Run, news: Sequence[Run]) -> Comparison:
+    matches, warnings, notes = [], [], []
+    for new in news:
+        matches += match(base, new)
+        w, n = comparability(base, new)
+        warnings += w
+        notes += n
+    return Comparison(base, tuple(news), tuple(matches), tuple(warnings), tuple(notes))
+
+
 def run_compare(
     run_dirs: Sequence[Path],
     out_dir: Path | None,
@@ -120,25 +179,17 @@ def run_compare(
     f1_tolerance: float,
     warn: Callable[[str], None],
 ) -> int:
-    """Write compare.html and compare.md; 1 if --fail-on-regression found a regression."""
-    from accelbench.report.compare_doc import write_compare
-
+    """`accelbench compare`: write compare.html and compare.md, print the ratios; 1 if
+    --fail-on-regression found a regression."""
     if fail_pct is not None and fail_pct < 0:
         raise UserError(f"--fail-on-regression must be >= 0, got {fail_pct:g}")
     base, *news = [load_run(Path(d)) for d in run_dirs]
-    matches, warnings, notes = [], [], []
-    for new in news:
-        matches += match(base, new)
-        w, n = comparability(base, new)
-        warnings += w
-        notes += n
-    for line in warnings:
+    comparison = compare_runs(base, news)
+    for line in comparison.warnings:
         warn(line)
-    found = regressions(matches, fail_pct, f1_tolerance) if fail_pct is not None else None
-    paths = write_compare(
-        base, news, matches, warnings, notes, found, Path(out_dir or run_dirs[-1])
-    )
-    for m in matches:
+    found = comparison.regressions(fail_pct, f1_tolerance) if fail_pct is not None else None
+    paths = comparison.write(Path(out_dir or run_dirs[-1]), found)
+    for m in comparison.matches:
         if m.speed is not None:
             print(
                 f"{m.label:44s} {m.new_run}: {m.speed.ratio:.3f}× "

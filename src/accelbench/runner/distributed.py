@@ -2,7 +2,8 @@
 
 A cell with `nproc` > 1 runs its ranks either from its own cell process, through torch's
 elastic launcher (`launch`: the engine torchrun runs, single node, c10d rendezvous on a free
-localhost port, no restarts), or as the processes torchrun itself started (`torchrun_world`).
+localhost port, no restarts), or as the processes torchrun itself started
+(runner/executors.py).
 Either way every rank runs the same code: `join` the process group (NCCL on CUDA, gloo on CPU)
 with a collective timeout, train the model wrapped by `data_parallel`, `gather` to rank 0.
 """
@@ -53,17 +54,6 @@ class Rank:
 
 
 SINGLE = Rank()
-
-
-def torchrun_world() -> int | None:
-    """The world size when this process is one of several ranks torchrun started."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    return world if world > 1 and "RANK" in os.environ else None
-
-
-def torchrun_rank() -> int | None:
-    """This process's global rank when torchrun started it among several, else None."""
-    return int(os.environ["RANK"]) if torchrun_world() else None
 
 
 def available_cores() -> int:

@@ -1,15 +1,40 @@
-"""One spawned child process per cell, with a timeout; a crash or hang becomes a status."""
+"""Run a function in a fresh interpreter with a timeout; a crash or a hang becomes a status.
+
+The child is `python -m accelbench.runner.isolate`, not a multiprocessing spawn: it never
+re-imports the caller's `__main__`, so `accelbench.run(...)` works from a script without an
+`if __name__ == "__main__":` guard, and from a notebook. The function and its arguments travel
+pickled on the child's stdin (functions by module and name), the result comes back pickled on a
+pipe of its own, and everything the child prints goes to `log` (when given).
+"""
 
 from __future__ import annotations
 
-import multiprocessing as mp
+import contextlib
 import os
+import pickle
+import select
 import signal
+import subprocess
+import sys
 import time
-
-from accelbench.runner.child import child_main
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 POLL_S = 0.2
+PARENT_WATCH_S = 1.0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of a function run in a child: its value when it returned (status `ok`)."""
+
+    status: str  # ok | error (raised) | timeout | crashed (killed, or exited without a result)
+    value: Any = None
+    reason: str = ""
+    traceback: str | None = None
 
 
 def _signal_name(code: int) -> str:
@@ -19,45 +44,131 @@ def _signal_name(code: int) -> str:
         return f"signal {-code}"
 
 
-def run_isolated(payload: dict, timeout: float) -> dict:
-    """Run one cell in a fresh spawned interpreter and return its result dict.
+def _child_env() -> dict[str, str]:
+    """The child imports what this process imports: same interpreter, same sys.path."""
+    path = os.pathsep.join(p for p in sys.path if p)
+    return {**os.environ, "PYTHONPATH": path}
 
-    Status is the child's own (`ok`, `error`, `oom`, `numeric_fail`, ...) or, when the child
-    never answered, `timeout` (killed after `timeout` seconds) or `crashed` (died by a signal or
-    exited without a result).
-    """
-    ctx = mp.get_context("spawn")
-    recv, send = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=child_main, args=(send, payload, os.getpid()), name="accelbench-cell")
-    proc.start()
-    send.close()
-    deadline = time.monotonic() + timeout
-    result: dict | None = None
+
+def _read_until_eof(fd: int, proc: subprocess.Popen, deadline: float) -> bytes | None:
+    """Everything the child writes to `fd` until it closes it; None past the deadline."""
+    chunks = []
+    while True:
+        if time.monotonic() > deadline:
+            return None
+        ready, _, _ = select.select([fd], [], [], POLL_S)
+        if ready:
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    """The child and whatever it started in its session (e.g. data-parallel ranks)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def run_isolated(
+    fn: Callable[..., Any], args: tuple, timeout: float, log: Path | None = None
+) -> Outcome:
+    """`fn(*args)` in a fresh interpreter, killed after `timeout` seconds."""
+    read_fd, write_fd = os.pipe()
+    progress_fd = os.dup(2) if sys.stderr.isatty() else -1
+    if log is not None:
+        log.parent.mkdir(parents=True, exist_ok=True)
+    out = open(log, "ab") if log is not None else None  # noqa: SIM115  (closed below)
+    command = [sys.executable, "-m", "accelbench.runner.isolate"]
+    command += [str(write_fd), str(progress_fd), str(os.getpid())]
     try:
-        while result is None:
-            if recv.poll(POLL_S):
-                try:
-                    result = recv.recv()
-                except EOFError:
-                    break
-            elif not proc.is_alive() and not recv.poll(0):
-                break
-            elif time.monotonic() > deadline:
-                proc.kill()
-                proc.join()
-                return {
-                    "status": "timeout",
-                    "reason": f"cell still running after --cell-timeout {timeout:g}s; killed",
-                }
-        proc.join(timeout=30)
+        proc = subprocess.Popen(
+            command,
+            stdin=subprocess.PIPE,
+            stdout=out,
+            stderr=subprocess.STDOUT if out is not None else None,
+            pass_fds=[fd for fd in (write_fd, progress_fd) if fd >= 0],
+            env=_child_env(),
+            start_new_session=True,  # one process group: a timeout kills the cell's ranks too
+        )
     finally:
-        if proc.is_alive():
-            proc.kill()
-            proc.join()
-        recv.close()
-    if result is not None:
-        return result
-    code = proc.exitcode
+        os.close(write_fd)
+        if progress_fd >= 0:
+            os.close(progress_fd)
+        if out is not None:
+            out.close()
+    try:
+        assert proc.stdin is not None
+        pickle.dump((fn, args), proc.stdin)
+        proc.stdin.close()
+        data = _read_until_eof(read_fd, proc, time.monotonic() + timeout)
+        if data is None:
+            _kill(proc)
+            return Outcome("timeout", reason=f"still running after {timeout:g}s; killed")
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            _kill(proc)
+    except BaseException:
+        _kill(proc)
+        raise
+    finally:
+        os.close(read_fd)
+    if data:
+        return pickle.loads(data)
+    code = proc.returncode
     if code is not None and code < 0:
-        return {"status": "crashed", "reason": f"cell process killed by {_signal_name(code)}"}
-    return {"status": "crashed", "reason": f"cell process exited with code {code} and no result"}
+        return Outcome("crashed", reason=f"process killed by {_signal_name(code)}")
+    return Outcome("crashed", reason=f"process exited with code {code} and no result")
+
+
+def exit_with_parent(parent: int, interval_s: float = PARENT_WATCH_S) -> None:
+    """End this process when the process that started it is gone (killed, crashed)."""
+    import threading
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval_s)
+        os._exit(3)
+
+    threading.Thread(target=watch, daemon=True, name="parent-watch").start()
+
+
+def progress_stream():
+    """The terminal the run was started from (for progress bars), or None when there is none."""
+    return _PROGRESS
+
+
+_PROGRESS = None
+
+
+def _child(result_fd: int, progress_fd: int, parent: int) -> None:
+    global _PROGRESS
+    os.set_inheritable(result_fd, False)  # grandchildren must not hold the result pipe open
+    if progress_fd >= 0:
+        os.set_inheritable(progress_fd, False)
+        _PROGRESS = os.fdopen(progress_fd, "w", buffering=1)
+    exit_with_parent(parent)
+    fn, args = pickle.load(sys.stdin.buffer)
+    try:
+        outcome = Outcome("ok", fn(*args))
+    except Exception as exc:
+        traceback.print_exc()
+        outcome = Outcome(
+            "error",
+            reason=traceback.format_exception_only(type(exc), exc)[-1].strip(),
+            traceback=traceback.format_exc(limit=8),
+        )
+    sys.stdout.flush()
+    sys.stderr.flush()
+    with os.fdopen(result_fd, "wb") as fh:
+        pickle.dump(outcome, fh)
+
+
+if __name__ == "__main__":
+    # run from the module's importable name, so that Outcome pickles as
+    # accelbench.runner.isolate.Outcome rather than __main__.Outcome
+    from accelbench.runner.isolate import _child as child
+
+    child(*(int(a) for a in sys.argv[1:4]))

@@ -1,73 +1,61 @@
-"""Run a matrix: validate, plan the reference, run each cell isolated, store each record."""
+"""Run a matrix: validate, plan, measure ceilings, then one loop over the cells that runs each
+through an executor and stores one record per cell as it ends."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
-from accelbench.config.specs import CellSpec, RunConfig, expand, reference_cell_on
+from accelbench.config.job import CellJob, Role
+from accelbench.config.specs import CellSpec, RunConfig, expand
 from accelbench.errors import UserError
 from accelbench.measure.scaling import efficiency
-from accelbench.runner.child import ROLE_CEILINGS, ROLE_CELL, ROLE_REFERENCE, ROLE_REFERENCE_EVAL
-from accelbench.runner.distributed import torchrun_world
-from accelbench.runner.store import SCHEMA_VERSION, ResultStore
+from accelbench.runner.executors import (
+    AsRank,
+    CellAborted,
+    Executor,
+    Isolated,
+    torchrun_config,
+    torchrun_world,
+)
+from accelbench.runner.plan import Planned, needs_reference, plan_cells, probe, validate_inputs
+from accelbench.runner.store import RESULTS, SCHEMA_VERSION, ResultStore
 
 RUN_FILE = "run.json"
+Echo = Callable[[str], None]
 
 
-def validate_inputs(config: RunConfig) -> None:
-    """Fail fast, in the parent, on a dataset, model or checkpoint that cannot be loaded."""
-    from accelbench.data.corpus import load_corpus
-    from accelbench.data.models import checkpoint_labels, load_tokenizer, resolve_model
-
-    load_tokenizer(resolve_model(config.model))
-    if config.synthetic:
-        return
-    corpus = load_corpus(config.dataset, config.seed)
-    if config.checkpoint:
-        missing = sorted(set(corpus.labels) - set(checkpoint_labels(config.checkpoint)))
-        if missing:
-            raise UserError(
-                f"checkpoint {config.checkpoint} has no labels for "
-                f"{', '.join(missing[:5])} of {corpus.name}: fine-tune on this corpus"
-            )
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
-def probe(cell: CellSpec) -> tuple[bool, str]:
-    from accelbench.backends import get_backend
+@dataclass
+class RunState:
+    """The run directory as this process sees it: the run id, the records already there
+    (resume) and, in the process that writes, the store."""
 
-    backend = get_backend(cell.runtime)
-    cap = backend.probe(cell.workload, cell.device, cell.precision)
-    if cap.ok and cell.nproc > 1 and not getattr(backend, "data_parallel", False):
-        return False, f"runtime {cell.runtime} has no data-parallel (multi-process) training"
-    return cap.ok, cap.reason
-
-
-def reference_cell(config: RunConfig) -> CellSpec | None:
-    """fp32 eager on the first requested device that can run it; None if none can."""
-    for device in config.devices:
-        cell = reference_cell_on(config, device)
-        if probe(cell)[0]:
-            return replace(cell, extra=(("role", "reference-eval"),)) if config.checkpoint else cell
-    return None
+    run_id: str
+    done: dict[str, dict | None]  # cell_id -> its record (None on ranks that do not write)
+    store: ResultStore | None
 
 
 def make_record(
-    run_id: str, cell: CellSpec, role: str, result: dict, started: float, env: dict | None
+    run_id: str, cell: CellSpec, role: Role, result: dict, started: float, env: dict | None
 ) -> dict:
     return {
         "schema_version": SCHEMA_VERSION,
         "run_id": run_id,
         "cell_id": cell.cell_id,
         "label": cell.label,
-        "role": role,
+        "role": role.value,
         "status": result.get("status", "error"),
         "reason": result.get("reason", ""),
         "spec": cell.to_json(),
@@ -76,6 +64,7 @@ def make_record(
         "data": result.get("data", {}),
         "samples": result.get("samples", {}),
         "traceback": result.get("traceback"),
+        "log": result.get("log"),
         "env": result.get("env") or env,
         "started_at": datetime.fromtimestamp(started, timezone.utc).isoformat(),
         "duration_s": time.time() - started,
@@ -102,7 +91,7 @@ def write_run_file(run_dir: Path, config: RunConfig, run_id: str) -> None:
 
 
 def load_run_file(run_dir: Path) -> tuple[RunConfig, str]:
-    path = run_dir / RUN_FILE
+    path = Path(run_dir) / RUN_FILE
     if not path.is_file():
         raise UserError(
             f"{run_dir} has no {RUN_FILE}: --resume needs a directory written by accelbench run"
@@ -111,32 +100,20 @@ def load_run_file(run_dir: Path) -> tuple[RunConfig, str]:
     return RunConfig.from_json(data["config"]), data["run_id"]
 
 
-def plan_cells(config: RunConfig) -> list[tuple[CellSpec, str]]:
-    """The matrix in run order, led by the reference cell when the run needs one."""
-    cells = [(c, ROLE_CELL) for c in expand(config)]
-    ref = None if config.synthetic else reference_cell(config)
-    if ref is not None and config.checkpoint:
-        if "infer" in config.workloads:
-            cells.insert(0, (ref, ROLE_REFERENCE_EVAL))
-    elif ref is not None:
-        in_matrix = any(c.cell_id == ref.cell_id for c, _ in cells)
-        if in_matrix or "infer" in config.workloads:
-            cells = [(ref, ROLE_REFERENCE)] + [(c, r) for c, r in cells if c.cell_id != ref.cell_id]
-    return with_scaling_baselines(cells)
+def open_run(config: RunConfig, run_dir: Path, resume_id: str | None) -> RunState:
+    """Create (or, resuming, reopen) the run directory. A new run never writes into a directory
+    that already holds results."""
+    if resume_id is None and (run_dir / RESULTS).exists():
+        raise UserError(f"{run_dir} already holds results: use --resume {run_dir} or another --out")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    run_id = resume_id or uuid.uuid4().hex[:12]
+    if resume_id is None:
+        write_run_file(run_dir, config, run_id)
+    store = ResultStore(run_dir)
+    return RunState(run_id, {r["cell_id"]: r for r in store.records()}, store)
 
 
-def with_scaling_baselines(cells: list[tuple[CellSpec, str]]) -> list[tuple[CellSpec, str]]:
-    """Every cell of N > 1 processes preceded by its 1-process cell, the scaling baseline
-    (moved up from later in the matrix, or added)."""
-    roles = {c.cell_id: r for c, r in cells}
-    out: dict[str, tuple[CellSpec, str]] = {}
-    for cell, _ in cells:
-        for c in ([replace(cell, nproc=1)] if cell.nproc > 1 else []) + [cell]:
-            out.setdefault(c.cell_id, (c, roles.get(c.cell_id, ROLE_CELL)))
-    return list(out.values())
-
-
-def add_scaling(record: dict, cell: CellSpec, recorded: dict[str, dict]) -> None:
+def add_scaling(record: dict, cell: CellSpec, recorded: dict[str, dict | None]) -> None:
     """An ok cell of N > 1 processes gets its scaling efficiency against the ok record of its
     1-process cell in this run (`recorded`: cell_id -> record)."""
     if cell.nproc == 1 or record["status"] != "ok":
@@ -151,193 +128,136 @@ def add_scaling(record: dict, cell: CellSpec, recorded: dict[str, dict]) -> None
     m["scaling_baseline_cell_id"] = base["cell_id"]
 
 
-def measure_ceilings(
-    config: RunConfig, cells: list[tuple[CellSpec, str]], run_dir: Path, echo
-) -> None:
+def measure_ceilings(config: RunConfig, cells: list[Planned], run_dir: Path, echo: Echo) -> None:
     """Matmul/copy ceilings of each device the run uses, once, into RUN_DIR/ceilings.json."""
     from accelbench.backends.precision import dtype_key
+    from accelbench.measure import ceilings
     from accelbench.runner.isolate import run_isolated
     from accelbench.workloads.common import CEILINGS_FILE, read_ceilings
 
     known = read_ceilings(run_dir)
-    for device in dict.fromkeys(c.device for c, _ in cells if probe(c)[0]):
+    for device in dict.fromkeys(p.cell.device for p in cells if probe(p.cell)[0]):
         if device in known:
             continue
-        keys = sorted({k for c, _ in cells if c.device == device and (k := dtype_key(c.precision))})
+        keys = tuple(
+            sorted(
+                {k for p in cells if p.cell.device == device and (k := dtype_key(p.cell.precision))}
+            )
+        )
         echo(f"measuring {device} ceilings ({', '.join(keys)} matmul, copy) ...")
-        payload = {"role": ROLE_CEILINGS, "device": device, "dtypes": keys}
-        result = run_isolated(payload, min(config.cell_timeout, 600))
-        if "ceilings" not in result:
-            echo(f"  {device} ceilings not measured: {result.get('reason')}")
+        log = run_dir / "logs" / f"ceilings-{device}.log"
+        outcome = run_isolated(ceilings.measure, (device, keys), min(config.cell_timeout, 600), log)
+        if outcome.status != "ok":
+            echo(f"  {device} ceilings not measured: {outcome.status} {outcome.reason}")
             continue
-        known[device] = result["ceilings"]
+        known[device] = outcome.value
         tmp = run_dir / (CEILINGS_FILE + ".tmp")
         tmp.write_text(json.dumps(known, indent=2))
         os.replace(tmp, run_dir / CEILINGS_FILE)
 
 
-def run_cell(cell: CellSpec, role: str, config: RunConfig, run_dir: Path, echo) -> dict:
-    """One cell in its own process; with --oom-backoff an OOM halves the batch and retries."""
-    from accelbench.runner.isolate import run_isolated
-
-    batch, tried = cell.batch_size, []
-    while True:
-        payload = {
-            "cell": replace(cell, batch_size=batch).to_json(),
-            "config": config.to_json(),
-            "run_dir": str(run_dir),
-            "role": role,
+def _result(
+    job: CellJob, reference: dict | None, executor: Executor, announce: Callable[[], None]
+) -> dict:
+    ok, reason = probe(job.cell)
+    if not ok:
+        return {"status": "unsupported", "reason": reason}
+    if needs_reference(job.cell) and reference is not None and reference["status"] != "ok":
+        return {
+            "status": "error",
+            "reason": f"no checkpoint: the reference cell ended {reference['status']} "
+            f"({reference['reason']})",
         }
-        result = run_isolated(payload, config.cell_timeout)
-        tried.append(batch)
-        retry = config.oom_backoff and batch > 1 and not cell.auto_batch  # auto searches itself
-        if result.get("status") != "oom" or not retry:
-            break
-        batch //= 2
-        echo(f"  out of memory at batch {tried[-1]}: retrying at batch {batch}")
-    if len(tried) > 1:
-        result.setdefault("metrics", {})["batch_size_ran"] = batch
-        result.setdefault("details", {})["oom_backoff_tried"] = tried
-    return result
+    announce()
+    return executor.run(job)
 
 
-def run_matrix(
+def walk(
+    plan: list[Planned],
     config: RunConfig,
     run_dir: Path,
-    resume_id: str | None = None,
-    echo: Callable[[str], None] = print,
+    state: RunState,
+    executor: Executor,
+    echo: Echo,
+    env: dict,
 ) -> list[dict]:
-    """Run every cell of the matrix, one record each, in run_dir/results.jsonl. Under
-    torchrun (several ranks), every rank runs this and `run_as_ranks` takes over."""
-    from accelbench.measure.env import fingerprint
-
-    world = torchrun_world()
-    if world is not None:
-        return run_as_ranks(torchrun_config(config, world), run_dir, resume_id, echo)
-    validate_inputs(config)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    run_id = resume_id or uuid.uuid4().hex[:12]
-    if resume_id is None:
-        write_run_file(run_dir, config, run_id)
-    store = ResultStore(run_dir)
-    done = {r["cell_id"]: r for r in store.records()}
-    cells = plan_cells(config)
-    if config.ceilings:
-        measure_ceilings(config, cells, run_dir, echo)
-    parent_env = fingerprint()
-    records = []
+    """The one loop: skip what is recorded, probe, run, record, append, echo."""
+    records: list[dict] = []
+    recorded = dict(state.done)
     reference: dict | None = None
-    for i, (cell, role) in enumerate(cells, start=1):
-        prefix = f"[{i}/{len(cells)}] {cell.label}" + (f" ({role})" if role != ROLE_CELL else "")
-        if cell.cell_id in done:
-            echo(f"{prefix}: already recorded ({done[cell.cell_id]['status']}), skipped")
-            record = done[cell.cell_id]
+    say = echo if executor.writes else (lambda line: None)
+    for i, (cell, role) in enumerate((p.cell, p.role) for p in plan):
+        prefix = f"[{i + 1}/{len(plan)}] {cell.label}" + (
+            f" ({role.value})" if role is not Role.CELL else ""
+        )
+        record = recorded.get(cell.cell_id)
+        if cell.cell_id in recorded:
+            if record is not None:
+                say(f"{prefix}: already recorded ({record['status']}), skipped")
         else:
             started = time.time()
-            ok, reason = probe(cell)
-            if not ok:
-                result = {"status": "unsupported", "reason": reason}
-            elif needs_reference(cell) and reference and reference["status"] != "ok":
-                result = {
-                    "status": "error",
-                    "reason": f"no checkpoint: the reference cell ended {reference['status']} "
-                    f"({reference['reason']})",
-                }
-            else:
-                echo(f"{prefix} ...")
-                result = run_cell(cell, role, config, run_dir, echo)
-            record = make_record(run_id, cell, role, result, started, parent_env)
-            add_scaling(record, cell, {**done, **{r["cell_id"]: r for r in records}})
-            store.append(record)
-            echo(f"{prefix}: {one_line(record)}")
-        if role != ROLE_CELL:
+            job = CellJob(cell, config, run_dir, role)
+            try:
+                result = _result(job, reference, executor, functools.partial(say, f"{prefix} ..."))
+            except CellAborted as stop:
+                if state.store is not None:
+                    state.store.append(
+                        make_record(state.run_id, cell, role, stop.result, started, env)
+                    )
+                raise
+            record = make_record(state.run_id, cell, role, result, started, env)
+            add_scaling(record, cell, recorded)
+            recorded[cell.cell_id] = record
+            if state.store is not None:
+                state.store.append(record)
+            say(f"{prefix}: {one_line(record)}")
+        if role is Role.REFERENCE:
             reference = record
-        records.append(record)
+        if record is not None:
+            records.append(record)
     return records
 
 
-def torchrun_config(config: RunConfig, world: int) -> RunConfig:
-    """The run torchrun's `world` ranks can run: train cells of `world` processes, one device."""
-    if config.workloads != ("train",):
-        raise UserError(
-            f"under torchrun (WORLD_SIZE={world}) only training runs distributed: "
-            "give --workloads train"
-        )
-    if len(config.devices) != 1:
-        raise UserError("under torchrun give one device (--devices cuda or --devices cpu)")
-    if config.nprocs not in ((1,), (world,)):
-        raise UserError(
-            f"under torchrun the processes are torchrun's (WORLD_SIZE={world}): drop --nproc"
-        )
-    return replace(config, nprocs=(world,))
-
-
-def run_as_ranks(
-    config: RunConfig, run_dir: Path, resume_id: str | None, echo: Callable[[str], None]
+def run_matrix(
+    config: RunConfig, run_dir: Path, resume_id: str | None = None, echo: Echo = _stderr
 ) -> list[dict]:
-    """One rank of a torchrun job: every rank runs every cell in this process (torchrun is the
-    isolation), with the rank code of `--nproc` cells; rank 0 alone writes and reports. A cell
-    that raises ends the job, as a failed torchrun worker does (rank 0 records the error if it
-    was its own); `--resume` goes on from there."""
+    """Run every cell of the matrix, one record each, in run_dir/results.jsonl; progress lines
+    go to `echo`. Under torchrun (several ranks) every rank calls this, runs the cells in its own
+    process, and rank 0 alone writes and returns the records."""
+    from accelbench.measure.env import fingerprint
+
+    world = torchrun_world()
+    if world is None:
+        validate_inputs(config)
+        state = open_run(config, run_dir, resume_id)
+        plan = plan_cells(config)
+        if config.ceilings:
+            measure_ceilings(config, plan, run_dir, echo)
+        return walk(plan, config, run_dir, state, Isolated(echo), echo, fingerprint())
+    return _run_as_ranks(torchrun_config(config, world), run_dir, resume_id, echo)
+
+
+def _run_as_ranks(
+    config: RunConfig, run_dir: Path, resume_id: str | None, echo: Echo
+) -> list[dict]:
     from accelbench.measure.env import fingerprint
     from accelbench.runner import distributed
-    from accelbench.runner.child import execute, failure
 
     validate_inputs(config)
     rank = distributed.join(config.devices[0], config.threads, config.dist_timeout)
     try:
-        store, done, cells, records = None, {}, [(c, ROLE_CELL) for c in expand(config)], []
+        plan = [Planned(c) for c in expand(config)]  # no 1-process baselines: the ranks are fixed
+        state = RunState("", {}, None)
         if rank.leader:
-            run_dir.mkdir(parents=True, exist_ok=True)
-            if resume_id is None:
-                resume_id = uuid.uuid4().hex[:12]
-                write_run_file(run_dir, config, resume_id)
-            store = ResultStore(run_dir)
-            done = {r["cell_id"]: r for r in store.records()}
+            state = open_run(config, run_dir, resume_id)
             if config.ceilings:
-                measure_ceilings(config, cells, run_dir, echo)
-        run_id, done_ids = rank.broadcast((resume_id, set(done)))
-        env = fingerprint()
-        for i, (cell, _) in enumerate(cells, start=1):
-            prefix = f"[{i}/{len(cells)}] {cell.label}"
-            if cell.cell_id in done_ids:
-                if rank.leader:
-                    echo(f"{prefix}: already recorded ({done[cell.cell_id]['status']}), skipped")
-                    records.append(done[cell.cell_id])
-                continue
-            started = time.time()
-            ok, reason = probe(cell)
-            result: dict = {"status": "unsupported", "reason": reason}
-            if ok:
-                if rank.leader:
-                    echo(f"{prefix} ...")
-                payload = {
-                    "cell": cell.to_json(),
-                    "config": config.to_json(),
-                    "run_dir": str(run_dir),
-                    "role": ROLE_CELL,
-                }
-                try:
-                    result = {"status": "ok", "reason": "", **execute(payload, rank)}
-                except Exception as exc:
-                    if store is not None:
-                        result = failure(exc)
-                        result["reason"] = f"rank 0: {result['reason']}"
-                        store.append(make_record(run_id, cell, ROLE_CELL, result, started, env))
-                    raise
-            if store is not None:
-                record = make_record(run_id, cell, ROLE_CELL, result, started, env)
-                add_scaling(record, cell, {**done, **{r["cell_id"]: r for r in records}})
-                store.append(record)
-                echo(f"{prefix}: {one_line(record)}")
-                records.append(record)
+                measure_ceilings(config, plan, run_dir, echo)
+        run_id, done_ids = rank.broadcast((state.run_id, set(state.done)))
+        if not rank.leader:
+            state = RunState(run_id, dict.fromkeys(done_ids), None)
+        return walk(plan, config, run_dir, state, AsRank(rank), echo, fingerprint())
     finally:
         distributed.leave()
-    return records
-
-
-def needs_reference(cell: CellSpec) -> bool:
-    return cell.workload == "infer" and cell.checkpoint == "run-reference"
 
 
 def one_line(record: dict) -> str:

@@ -7,6 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from accelbench.backends.base import Backend, InferSession
+from accelbench.config.job import Role
 from accelbench.config.specs import CellSpec, RunConfig
 from accelbench.data.encode import Batch, synthetic_batch
 from accelbench.data.models import (
@@ -33,7 +34,7 @@ from accelbench.workloads.common import (
     reset_memory,
     to_device,
 )
-from accelbench.workloads.reference import read_reference
+from accelbench.workloads.reference import read_reference, write_reference
 
 
 def checkpoint_dir(cell: CellSpec, run_dir: Path) -> str:
@@ -58,7 +59,9 @@ def _search_batch(
     return autobatch.search(measure, cap, cell.device)
 
 
-def run_infer(cell: CellSpec, config: RunConfig, backend: Backend, run_dir: Path, progress) -> dict:
+def run_infer(
+    cell: CellSpec, config: RunConfig, backend: Backend, run_dir: Path, role: Role, progress
+) -> dict:
     out: dict = {"metrics": {}}
     metrics = out["metrics"]
     if cell.synthetic:
@@ -100,6 +103,8 @@ def run_infer(cell: CellSpec, config: RunConfig, backend: Backend, run_dir: Path
             eval_sentences=len(data.test),
         )
         out["data"] = data.corpus.summary()
+        if role is Role.REFERENCE:  # the fp32 eager pass over --checkpoint: the yardstick
+            write_reference(run_dir, word_logits, scores, metrics["f1_meaningful"])
         reference = read_reference(run_dir)
         if reference is not None:
             ref_logits, ref_meta = reference

@@ -13,6 +13,7 @@ import torch
 from transformers import get_linear_schedule_with_warmup
 
 from accelbench.backends.base import Backend
+from accelbench.config.job import Role
 from accelbench.config.specs import CellSpec, RunConfig
 from accelbench.data.encode import Batch, batch_order, collate, encode, synthetic_batch
 from accelbench.data.models import build_model, load_tokenizer, resolve_model, save_checkpoint
@@ -143,7 +144,7 @@ def run_train(
     config: RunConfig,
     backend: Backend,
     run_dir: Path,
-    role: str,
+    role: Role,
     progress,
     rank: Rank = SINGLE,
 ) -> dict:
@@ -265,7 +266,7 @@ def run_train(
         scores, f1_meaningful=source.pretrained, words_lost_to_truncation=data.test.words_lost
     )
     out["data"] = data.corpus.summary()
-    if role == "reference":
+    if role is Role.REFERENCE:
         save_checkpoint(
             model,
             tokenizer,

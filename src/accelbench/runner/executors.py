@@ -1,0 +1,118 @@
+"""How a planned cell gets run: each in its own process (the default), or in this process as
+one of the ranks torchrun started. The matrix loop (runner/matrix.py) is the same for both."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import replace
+from typing import TYPE_CHECKING, Protocol
+
+from accelbench.config.job import CellJob
+from accelbench.config.specs import RunConfig
+from accelbench.errors import UserError
+
+if TYPE_CHECKING:
+    from accelbench.runner.distributed import Rank
+
+
+class CellAborted(Exception):
+    """A cell failed in a way that ends the run (a torchrun rank that raised); `result` is its
+    record's result, to be stored before the run ends."""
+
+    def __init__(self, result: dict) -> None:
+        super().__init__(result["reason"])
+        self.result = result
+
+
+class Executor(Protocol):
+    writes: bool  # this process stores the records and reports progress
+
+    def run(self, job: CellJob) -> dict:
+        """The cell's result dict (status, reason, metrics, ...); raises CellAborted to end."""
+
+
+class Isolated:
+    """Each cell in a fresh process (runner/isolate.py) with --cell-timeout; its output goes to
+    RUN_DIR/logs/<cell_id>.log. With --oom-backoff an out-of-memory halves the batch and runs
+    the cell again."""
+
+    writes = True
+
+    def __init__(self, echo: Callable[[str], None]) -> None:
+        self.echo = echo
+
+    def run(self, job: CellJob) -> dict:
+        from accelbench.runner.child import cell_main
+        from accelbench.runner.isolate import run_isolated
+
+        cell, config = job.cell, job.config
+        batch, tried = cell.batch_size, []
+        while True:
+            attempt = replace(job, cell=replace(cell, batch_size=batch))
+            outcome = run_isolated(cell_main, (attempt,), config.cell_timeout, job.log_path)
+            if outcome.status == "ok":
+                result = outcome.value
+            elif outcome.status == "timeout":
+                why = f"cell still running after --cell-timeout {config.cell_timeout:g}s; killed"
+                result = {"status": "timeout", "reason": why}
+            else:
+                result = {"status": outcome.status, "reason": f"cell {outcome.reason}"}
+            tried.append(batch)
+            retry = config.oom_backoff and batch > 1 and not cell.auto_batch  # auto searches
+            if result.get("status") != "oom" or not retry:
+                break
+            batch //= 2
+            self.echo(f"  out of memory at batch {tried[-1]}: retrying at batch {batch}")
+        if len(tried) > 1:
+            result.setdefault("metrics", {})["batch_size_ran"] = batch
+            result.setdefault("details", {})["oom_backoff_tried"] = tried
+        result["log"] = str(job.log_path.relative_to(job.run_dir))
+        return result
+
+
+class AsRank:
+    """This process is one of the ranks torchrun started: every rank runs every cell here
+    (torchrun is the isolation) and rank 0 alone writes. A cell that raises ends the job, as a
+    failed torchrun worker does; `--resume` goes on from there."""
+
+    def __init__(self, rank: Rank) -> None:
+        self.rank = rank
+        self.writes = rank.leader
+
+    def run(self, job: CellJob) -> dict:
+        from accelbench.runner.child import execute, failure
+
+        try:
+            return {"status": "ok", "reason": "", **execute(job, self.rank)}
+        except Exception as exc:
+            result = failure(exc)
+            result["reason"] = f"rank {self.rank.rank}: {result['reason']}"
+            raise CellAborted(result) from exc
+
+
+def torchrun_world() -> int | None:
+    """The world size when this process is one of several ranks torchrun started."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    return world if world > 1 and "RANK" in os.environ else None
+
+
+def torchrun_rank() -> int | None:
+    """This process's global rank when torchrun started it among several, else None."""
+    return int(os.environ["RANK"]) if torchrun_world() else None
+
+
+def torchrun_config(config: RunConfig, world: int) -> RunConfig:
+    """The run torchrun's `world` ranks can run: train cells of `world` processes, one device."""
+    if config.workloads != ("train",):
+        raise UserError(
+            f"under torchrun (WORLD_SIZE={world}) only training runs distributed: "
+            "give --workloads train"
+        )
+    if len(config.devices) != 1:
+        raise UserError("under torchrun give one device (--devices cuda or --devices cpu)")
+    if config.nprocs not in ((1,), (world,)):
+        raise UserError(
+            f"under torchrun the processes are torchrun's (WORLD_SIZE={world}): drop --nproc"
+        )
+    return replace(config, nprocs=(world,))
