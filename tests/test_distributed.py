@@ -17,8 +17,8 @@ from torch.distributed.elastic.multiprocessing.errors import ProcessFailure
 
 from accelbench.cli import main
 from accelbench.config.specs import RunConfig, cell_for
-from accelbench.runner.distributed import failed_ranks
 from accelbench.runner.matrix import plan_cells
+from accelbench.runner.ranks import failed_ranks
 from conftest import FAST, NO_CEILINGS, assert_scored
 
 QUICK = [*FAST, *NO_CEILINGS, "--threads", "1"]

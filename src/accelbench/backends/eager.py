@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import torch
 
+from accelbench.backends import distributed
 from accelbench.backends.base import Capability
 from accelbench.backends.precision import (
     MODES,
@@ -17,7 +18,6 @@ from accelbench.backends.precision import (
 )
 from accelbench.config.specs import CellSpec
 from accelbench.data.encode import Batch
-from accelbench.runner import distributed
 
 
 class TorchInfer:

@@ -12,11 +12,12 @@ import random
 import traceback
 from datetime import datetime, timezone
 
+from accelbench.backends import distributed
+from accelbench.backends.distributed import SINGLE, Rank
 from accelbench.config.job import CellJob
 from accelbench.config.specs import CellSpec
-from accelbench.runner import distributed
-from accelbench.runner.distributed import SINGLE, Rank
 from accelbench.runner.isolate import exit_with_parent, progress_stream
+from accelbench.runner.ranks import launch
 
 
 def _progress_bar(cell: CellSpec, shown: bool):
@@ -65,7 +66,7 @@ def launch_ranks(job: CellJob) -> dict:
             "reason": f"{cell.nproc} training processes need {cell.nproc} GPUs; "
             f"this machine has {torch.cuda.device_count()}",
         }
-    return distributed.launch(rank_main, job, cell.nproc, job.config.dist_timeout)
+    return launch(rank_main, job, cell.nproc, job.config.dist_timeout)
 
 
 def rank_main(job: CellJob) -> dict:

@@ -13,7 +13,7 @@ from accelbench.config.specs import RunConfig
 from accelbench.errors import UserError
 
 if TYPE_CHECKING:
-    from accelbench.runner.distributed import Rank
+    from accelbench.backends.distributed import Rank
 
 
 class CellAborted(Exception):

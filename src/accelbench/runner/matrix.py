@@ -240,8 +240,8 @@ def run_matrix(
 def _run_as_ranks(
     config: RunConfig, run_dir: Path, resume_id: str | None, echo: Echo
 ) -> list[dict]:
+    from accelbench.backends import distributed
     from accelbench.measure.env import fingerprint
-    from accelbench.runner import distributed
 
     validate_inputs(config)
     rank = distributed.join(config.devices[0], config.threads, config.dist_timeout)

@@ -13,6 +13,7 @@ import torch
 from transformers import get_linear_schedule_with_warmup
 
 from accelbench.backends.base import Backend
+from accelbench.backends.distributed import SINGLE, Rank
 from accelbench.config.job import Role
 from accelbench.config.specs import CellSpec, RunConfig
 from accelbench.data.encode import Batch, batch_order, collate, encode, synthetic_batch
@@ -21,7 +22,6 @@ from accelbench.measure.kernel_profile import profile_call
 from accelbench.measure.stats import per_unit_cv, summarize, verdict
 from accelbench.measure.telemetry import Telemetry, stability_reasons
 from accelbench.measure.timing import IterationTimer, synchronize
-from accelbench.runner.distributed import SINGLE, Rank
 from accelbench.workloads import autobatch
 from accelbench.workloads.common import (
     SYNTHETIC_LABELS,

@@ -1,0 +1,89 @@
+"""The house rules of the layout: no import circles among the parts, config imports no other
+part, report never reaches torch, a workload or a runtime."""
+
+import ast
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "accelbench"
+PARTS = sorted(p.name for p in SRC.iterdir() if (p / "__init__.py").is_file())
+
+
+def _part(module: str) -> str | None:
+    """The part (subpackage) an accelbench module belongs to; None for top-level modules."""
+    names = module.split(".")
+    return names[1] if len(names) > 1 and names[1] in PARTS else None
+
+
+def _imports() -> dict[tuple[str, str], set[str]]:
+    """(importing part, imported part) -> the modules that import across, lazy imports too."""
+    edges: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for path in SRC.rglob("*.py"):
+        module = ".".join(("accelbench", *path.relative_to(SRC).with_suffix("").parts))
+        source = _part(module)
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                targets = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            else:
+                continue
+            for target in {_part(t) for t in targets if t.startswith("accelbench.")}:
+                if source and target and target != source:
+                    edges[(source, target)].add(module)
+    return edges
+
+
+def test_no_import_circles_among_the_parts():
+    edges = _imports()
+    graph = defaultdict(set)
+    for a, b in edges:
+        graph[a].add(b)
+
+    def reaches(start: str, goal: str, seen: set[str]) -> bool:
+        return any(
+            n == goal or (n not in seen and reaches(n, goal, seen | {n})) for n in graph[start]
+        )
+
+    circles = [(a, b, sorted(edges[(a, b)])) for a, b in edges if reaches(b, a, {b})]
+    assert circles == []
+
+
+def test_config_imports_no_other_part():
+    assert {b for a, b in _imports() if a == "config"} == set()
+
+
+def test_report_reads_only_stored_results():
+    allowed = {"config", "measure"}
+    assert {b for a, b in _imports() if a == "report"} - allowed == {"runner"}
+    assert _imports()[("report", "runner")] == {"accelbench.report.frame"}  # runner.store only
+
+
+@pytest.mark.slow
+def test_report_and_compare_work_without_torch(tmp_path):
+    """Build a report and a comparison from stored results with torch unimportable."""
+    data = Path(__file__).parent / "data" / "results.jsonl"
+    code = f"""
+import sys
+class NoTorch:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("torch", "transformers", "onnxruntime"):
+            raise ImportError("blocked: " + name)
+sys.meta_path.insert(0, NoTorch())
+import shutil, pathlib
+from accelbench.cli import main
+run = pathlib.Path({str(tmp_path)!r}) / "run"
+run.mkdir()
+shutil.copy({str(data)!r}, run / "results.jsonl")
+assert main(["report", str(run)]) == 0
+assert main(["compare", str(run), str(run)]) == 0
+assert main(["report", "--help"]) == 0
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (tmp_path / "run" / "report.html").is_file()
+    assert (tmp_path / "run" / "compare.html").is_file()
