@@ -1,4 +1,5 @@
-"""A deliberately degraded runtime for the accuracy-gate test: eager logits plus large noise.
+"""Deliberately degraded runtimes for the accuracy gates: eager logits plus large noise
+(inference), a head that never trains (training), and an exact twin of eager.
 
 Joins as an `accelbench.runtimes` entry point (the real plug-in path; conftest.plugin_runtimes),
 so the cell processes import it.
@@ -30,3 +31,21 @@ class DegradedBackend(EagerBackend):
 
     def prepare_infer(self, model, cell, example) -> NoisyInfer:
         return NoisyInfer(super().prepare_infer(model, cell, example))
+
+
+class FrozenHeadBackend(EagerBackend):
+    """Trains worse: only the classifier's bias learns; encoder and head weights stay as they
+    were initialized, so the model can shift its label priors and little else."""
+
+    name = "frozenhead"
+
+    def prepare_train(self, model, cell, optimizer, scheduler):
+        for name, param in model.named_parameters():
+            param.requires_grad_(name == "classifier.bias")
+        return super().prepare_train(model, cell, optimizer, scheduler)
+
+
+class TwinBackend(EagerBackend):
+    """Trains exactly as eager does, under another name."""
+
+    name = "twin"

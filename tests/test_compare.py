@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from accelbench.cli import main
@@ -124,3 +125,62 @@ def test_compare_needs_two_runs(capsys, base):
     code, _, err = compare(capsys, base)
     assert code == 2
     assert "BASE and at least one NEW" in err
+
+
+def repeated_run(dest: Path, factors: list[float], seed: int) -> Path:
+    """The stored run as if run with --repeats len(factors): process r is `factors[r]` times as
+    fast (run-to-run noise), with ±0.5 % iteration noise inside each process."""
+    rng = np.random.default_rng(seed)
+    dest.mkdir(parents=True)
+    lines = []
+    for line in DATA.read_text().splitlines():
+        for repeat, factor in enumerate(factors):
+            rec = json.loads(line)
+            rec["repeat"] = repeat
+            slower(factor)(rec)
+            for key, samples in rec["samples"].items():
+                noise = 1 + 0.005 * rng.standard_normal(len(samples))
+                rec["samples"][key] = list(np.asarray(samples) * noise)
+            lines.append(json.dumps(rec) + "\n")
+    (dest / "results.jsonl").write_text("".join(lines))
+    return dest
+
+
+PROCESS_NOISE = [0.92, 1.0, 1.08, 0.95, 1.05]  # run-to-run spread of a noisy machine
+
+
+def test_across_processes_a_noisy_slowdown_is_within_noise(tmp_path):
+    from accelbench import compare
+
+    base = repeated_run(tmp_path / "base", PROCESS_NOISE, 0)
+    noisy = repeated_run(tmp_path / "new", [0.88 * f for f in reversed(PROCESS_NOISE)], 1)
+    cmp = compare(base, noisy)
+    assert all(m.across_processes for m in cmp.matches if m.speed is not None)
+    ok = [m for m in cmp.matches if m.base["status"] == "ok"]
+    assert all(m.speed.ratio == pytest.approx(0.88, rel=0.02) for m in ok)
+    # a within-process CI would call -12 % a regression at 10 %; across processes it is noise
+    assert not any("throughput" in line for line in cmp.regressions(10))
+    assert len(cmp.within_noise(10)) == len(ok)
+    assert set(cmp.to_pandas(10).loc[lambda d: d["base_status"] == "ok", "verdict"]) == {
+        "within noise"
+    }
+
+
+def test_across_processes_a_30_percent_regression_is_found(tmp_path):
+    from accelbench import compare
+
+    base = repeated_run(tmp_path / "base", PROCESS_NOISE, 0)
+    slow = repeated_run(tmp_path / "new", [0.7 * f for f in PROCESS_NOISE], 1)
+    found = compare(base, slow).regressions(10)
+    ok = [r for r in map(json.loads, DATA.read_text().splitlines()) if r["status"] == "ok"]
+    assert len(found) == len(ok)
+    assert all("throughput -30" in line or "throughput -29" in line for line in found)
+    assert not any("rests on one process" in line for line in found)
+
+
+def test_one_process_per_side_says_so(capsys, base, tmp_path):
+    slow = copy_run(tmp_path / "slow", slower(0.7))
+    code, out, _ = compare(capsys, base, slow, "--fail-on-regression", "10")
+    assert code == 1
+    assert "the verdict rests on one process per side" in out
+    assert "one process per side (within-process bootstrap)" in out

@@ -55,6 +55,9 @@ def test_auto_batch_size_from_flags_and_files(tmp_path):
     matrix.write_text("batch_sizes: [auto, 32]\n")
     assert config("--matrix", str(matrix)).batch_sizes == (AUTO_BATCH, 32)
     assert config("--batch-size", "auto,8").batch_sizes == (AUTO_BATCH, 8)
+    assert config("--batch-size", "8,auto").batch_sizes == (8, AUTO_BATCH)
+    matrix.write_text("batch_sizes: [32, auto]\n")
+    assert config("--matrix", str(matrix)).batch_sizes == (32, AUTO_BATCH)
 
 
 def test_scalar_accepted_for_a_list_key(tmp_path):

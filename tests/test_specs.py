@@ -144,3 +144,16 @@ def test_process_counts_multiply_train_cells_only():
 def test_bad_process_settings(kwargs, needle):
     with pytest.raises(UserError, match=needle):
         RunConfig(**kwargs)
+
+
+@pytest.mark.parametrize("sizes", [("auto", 32, 8), (32, "auto", 8), (32, 8, "auto")])
+def test_auto_in_any_position_of_a_list_is_a_cell_of_its_own(sizes):
+    cells = expand(RunConfig(batch_sizes=sizes, workloads="infer", precisions="fp32"))
+    assert [c.batch_size for c in cells] == list(sizes)
+    assert [c.auto_batch for c in cells] == [b == AUTO_BATCH for b in sizes]
+    assert len({c.cell_id for c in cells}) == 3
+
+
+def test_zero_is_not_auto():
+    with pytest.raises(UserError, match="--batch-size must be positive, got 0"):
+        RunConfig(batch_sizes=(0, 32))

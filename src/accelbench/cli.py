@@ -123,6 +123,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="torch intra-op threads (per process; with --nproc N each gets cores // N unless set)",
     )
     run.add_argument(
+        "--repeats",
+        type=int,
+        default=d.repeats,
+        help="run every cell N times, each in a fresh process, in interleaved rounds; training "
+        "repeats use seeds seed, seed+1, ... (F1 held to the reference across seeds); figures "
+        "get 95%% intervals across processes",
+    )
+    run.add_argument(
         "--nproc",
         dest="nprocs",
         type=_ints("nproc"),

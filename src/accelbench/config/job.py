@@ -25,8 +25,22 @@ class CellJob:
     config: RunConfig
     run_dir: Path
     role: Role = Role.CELL
+    repeat: int = 0  # which of the cell's --repeats (each in a fresh process)
+
+    @property
+    def seed(self) -> int:
+        """Training's seed (head init, data order): the cell's seed + repeat, so repeats are
+        seeds; the data split keeps the cell's seed."""
+        return self.cell.seed + self.repeat
+
+    @property
+    def writes_reference(self) -> bool:
+        """The reference's first repeat writes the run's checkpoint and reference logits; its
+        later repeats are further seeds of the reference, measured like any cell."""
+        return self.role is Role.REFERENCE and self.repeat == 0
 
     @property
     def log_path(self) -> Path:
         """The cell's own log: everything its process printed, a failure's full traceback."""
-        return self.run_dir / "logs" / f"{self.cell.cell_id}.log"
+        suffix = f"-r{self.repeat}" if self.repeat else ""
+        return self.run_dir / "logs" / f"{self.cell.cell_id}{suffix}.log"

@@ -15,7 +15,7 @@ from pathlib import Path
 import yaml
 
 from accelbench.config.fields import coerce
-from accelbench.config.specs import AUTO_BATCH, RunConfig
+from accelbench.config.specs import RunConfig
 from accelbench.errors import UserError
 
 PRESET_DIR = Path(__file__).resolve().parent / "presets"
@@ -39,8 +39,7 @@ def _coerce(key: str, value: object, hint: object) -> object:
         items = value if isinstance(value, list) else [value]
         if any(isinstance(v, int) and not isinstance(v, bool) and v <= 0 for v in items):
             raise UserError(f"key 'batch_sizes' must be positive or auto, got {value!r}")
-    auto = AUTO_BATCH if key == "batch_sizes" else None
-    return coerce(f"key '{key}'", value, hint, auto)
+    return coerce(f"key '{key}'", value, hint)
 
 
 def read_matrix(path: Path) -> dict[str, object]:

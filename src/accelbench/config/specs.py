@@ -17,7 +17,8 @@ DEVICES = ("cpu", "cuda")
 PRECISIONS = ("fp32", "tf32", "bf16", "fp16", "bf16-weights", "fp16-weights", "int8")
 PADDINGS = ("pad-max", "dynamic", "bucket")
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
-AUTO_BATCH = 0  # batch size "auto": each cell searches for its own (see autobatch.py)
+AUTO_BATCH = "auto"  # the batch size "auto": each cell searches for its own (autobatch.py)
+BatchSize = int | typing.Literal["auto"]
 REFERENCE_BATCH = 16  # the reference fine-tune's batch when only "auto" is asked for
 
 # CellSpec fields added after the first release, with the value that leaves a cell as it was:
@@ -54,7 +55,7 @@ class RunConfig:
     devices: tuple[str, ...] = ("cpu",)
     precisions: tuple[str, ...] = ("fp32", "bf16")
     paddings: tuple[str, ...] = ("dynamic",)
-    batch_sizes: tuple[int, ...] = (16,)
+    batch_sizes: tuple[BatchSize, ...] = (16,)
     seq_lens: tuple[int, ...] = (128,)
     train_steps: int | None = 300
     epochs: float | None = None
@@ -76,12 +77,12 @@ class RunConfig:
     grad_accum: int = 1
     nprocs: tuple[int, ...] = (1,)
     dist_timeout: float = 300.0
+    repeats: int = 1  # each cell this many times, each in a fresh process, interleaved
 
     def __post_init__(self) -> None:
         hints = typing.get_type_hints(RunConfig)
         for f in fields(self):
-            auto = AUTO_BATCH if f.name == "batch_sizes" else None
-            value = coerce(f.name, getattr(self, f.name), hints[f.name], auto)
+            value = coerce(f.name, getattr(self, f.name), hints[f.name])
             object.__setattr__(self, f.name, value)
         _check_choice("workloads", self.workloads, WORKLOADS)
         _check_choice("runtimes", self.runtimes, tuple(runtime_targets()))
@@ -120,6 +121,7 @@ class RunConfig:
             "threads",
             "grad_accum",
             "dist_timeout",
+            "repeats",
         ):
             _check_positive(key.replace("_", "-"), getattr(self, key))
         for seq_len in self.seq_lens:
@@ -155,7 +157,7 @@ class CellSpec:
     device: str
     precision: str
     padding: str
-    batch_size: int
+    batch_size: BatchSize
     seq_len: int
     model: str
     dataset: str
@@ -208,7 +210,7 @@ def cell_for(
     device: str,
     precision: str,
     padding: str,
-    batch_size: int | None = None,
+    batch_size: BatchSize | None = None,
     seq_len: int | None = None,
     nproc: int = 1,
 ) -> CellSpec:
@@ -222,8 +224,8 @@ def cell_for(
         device=device,
         precision=precision,
         padding="pad-max" if config.synthetic else padding,
-        batch_size=batch_size or config.batch_sizes[0],
-        seq_len=seq_len or config.seq_lens[0],
+        batch_size=config.batch_sizes[0] if batch_size is None else batch_size,
+        seq_len=config.seq_lens[0] if seq_len is None else seq_len,
         model=config.model,
         dataset="synthetic" if config.synthetic else config.dataset,
         seed=config.seed,

@@ -83,20 +83,18 @@ def _strata(x: np.ndarray, strata: int) -> list[np.ndarray]:
     return [x[k::strata] for k in range(strata) if x[k::strata].size]
 
 
-def _cycle_stat(parts: list[np.ndarray], center: str) -> float:
+def _cycle(parts: list[np.ndarray], center: str, axis: int | None = None) -> np.ndarray:
+    """One pass over the strata: the sum of each stratum's mean (or median)."""
     reduce = np.median if center == "median" else np.mean
-    return float(sum(reduce(p) for p in parts))
-
-
-def _boot(parts: list[np.ndarray], idx: list[np.ndarray], center: str) -> np.ndarray:
-    reduce = np.median if center == "median" else np.mean
-    return sum(reduce(p[i], axis=1) for p, i in zip(parts, idx, strict=True))
+    return sum(reduce(p, axis=axis) for p in parts)
 
 
 def bootstrap_ratio(
     numerator: Sequence[float],
     denominator: Sequence[float],
     *,
+    numerator_units: Sequence[float] | None = None,
+    denominator_units: Sequence[float] | None = None,
     strata: int = 1,
     paired: bool = False,
     center: str = "mean",
@@ -104,14 +102,16 @@ def bootstrap_ratio(
     confidence: float = 0.95,
     seed: int = 0,
 ) -> RatioCI:
-    """Percentile-bootstrap CI of a ratio of means (or medians) of two sets of raw samples.
+    """Percentile-bootstrap CI of a ratio of two cells' time per unit of work.
 
     With per-iteration times, numerator = the baseline's and denominator = the candidate's gives
-    the candidate's speedup. `strata` > 1: sample i belongs to batch i % strata (a loop cycling
-    over unequal batches); the statistic is the sum over batches of their mean time (one cycle),
-    and resampling stays within each batch. `paired`: both series are the same sequence of
-    unequal steps (same seed and shape); step indices are resampled jointly so the differences
-    between steps cancel. Deterministic for a given seed.
+    the candidate's speedup. `*_units`: the work each iteration did (sentences); the statistic of
+    a side is then its time per unit (time of one pass over the strata / units of that pass), so
+    cells whose iterations did unequal work (other batch sizes) compare honestly. Without units
+    every iteration counts as one. `strata` > 1: sample i belongs to batch i % strata (a loop
+    cycling over unequal batches); resampling stays within each batch. `paired`: both series
+    are the same sequence of unequal steps (same seed and shape); step indices are resampled
+    jointly so the differences between steps cancel. Deterministic for a given seed.
     """
     if center not in ("mean", "median"):
         raise ValueError(f"center must be 'mean' or 'median', got {center!r}")
@@ -120,19 +120,32 @@ def bootstrap_ratio(
         raise ValueError("bootstrap_ratio needs samples on both sides")
     if paired and num.size != den.size:
         raise ValueError(f"paired samples differ in length: {num.size} vs {den.size}")
-    num_parts, den_parts = _strata(num, strata), _strata(den, strata)
-    if len(num_parts) != len(den_parts):
+    num_u = np.ones_like(num) if numerator_units is None else np.asarray(numerator_units, float)
+    den_u = np.ones_like(den) if denominator_units is None else np.asarray(denominator_units, float)
+    if num_u.shape != num.shape or den_u.shape != den.shape:
+        raise ValueError("units must give one value per sample")
+    parts = [_strata(x, strata) for x in (num, num_u, den, den_u)]
+    if len(parts[0]) != len(parts[2]):
         raise ValueError("both sides need samples in every stratum")
-    ratio = _cycle_stat(num_parts, center) / _cycle_stat(den_parts, center)
+    ratio = float(
+        (_cycle(parts[0], center) / _cycle(parts[1], center))
+        / (_cycle(parts[2], center) / _cycle(parts[3], center))
+    )
     rng = np.random.default_rng(seed)
     # Blocks bound the index matrices to about 4M entries whatever the sample count.
     block = max(1, min(n_boot, 4_000_000 // max(num.size, den.size)))
     draws = []
     for start in range(0, n_boot, block):
         b = min(block, n_boot - start)
-        num_idx = [rng.integers(0, p.size, (b, p.size)) for p in num_parts]
-        den_idx = num_idx if paired else [rng.integers(0, p.size, (b, p.size)) for p in den_parts]
-        draws.append(_boot(num_parts, num_idx, center) / _boot(den_parts, den_idx, center))
+        num_idx = [rng.integers(0, p.size, (b, p.size)) for p in parts[0]]
+        den_idx = num_idx if paired else [rng.integers(0, p.size, (b, p.size)) for p in parts[2]]
+
+        def side(times: list[np.ndarray], units: list[np.ndarray], idx: list) -> np.ndarray:
+            picked_t = [x[i] for x, i in zip(times, idx, strict=True)]
+            picked_u = [u[i] for u, i in zip(units, idx, strict=True)]
+            return _cycle(picked_t, center, axis=1) / _cycle(picked_u, center, axis=1)
+
+        draws.append(side(parts[0], parts[1], num_idx) / side(parts[2], parts[3], den_idx))
     boot = np.concatenate(draws)
     tail = (1 - confidence) / 2 * 100
     low, high = np.percentile(boot, [tail, 100 - tail])

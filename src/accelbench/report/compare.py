@@ -9,6 +9,7 @@ from pathlib import Path
 
 from accelbench.errors import UserError
 from accelbench.measure.env import SOFTWARE_KEYS
+from accelbench.measure.spread import ratio_across
 from accelbench.measure.stats import RatioCI
 from accelbench.report.frame import Run, load_run
 from accelbench.report.ratios import MEASURED, speed_ratio
@@ -23,18 +24,40 @@ DATA_KEYS = ("dataset", "split_hash", "labels", "train_sentences", "test_sentenc
 
 @dataclass(frozen=True)
 class Match:
-    """One cell of BASE found in NEW by its cell_id (a hash of the spec)."""
+    """One cell of BASE found in NEW by its cell_id (a hash of the spec), with every repeat of
+    it on each side (`--repeats`: one record per process)."""
 
     label: str
     new_run: str
-    base: dict
-    new: dict
-    speed: RatioCI | None  # NEW speed / BASE speed
-    delta_f1: float | None  # points, NEW - BASE
+    base_all: tuple[dict, ...]
+    new_all: tuple[dict, ...]
+    speed: RatioCI | None  # NEW speed / BASE speed (time per sentence)
+    speed_basis: str  # what the interval covers
+    delta_f1: float | None  # points, NEW - BASE (means over repeats)
+
+    @property
+    def base(self) -> dict:
+        return self.base_all[0]
+
+    @property
+    def new(self) -> dict:
+        return self.new_all[0]
 
     @property
     def comparable(self) -> bool:
         return self.base["status"] in MEASURED and self.new["status"] in MEASURED
+
+    @property
+    def across_processes(self) -> bool:
+        return self.speed_basis.startswith("across")
+
+    def verdict(self, pct: float) -> str:
+        """`regression` when the whole interval of the speed ratio lies below 1 − pct %;
+        `within noise` when only its point estimate does; else `ok`."""
+        limit = 1 - pct / 100
+        if self.speed is None or self.speed.ratio >= limit:
+            return "ok"
+        return "regression" if self.speed.high < limit else "within noise"
 
 
 def _first(run: Run, key: str) -> dict:
@@ -74,19 +97,47 @@ def _spec_diff(base: Run, new: Run) -> str:
     return "; ".join(out) or "no cell_id in common"
 
 
+def _measured(records: Sequence[dict]) -> list[dict]:
+    return [r for r in records if r["status"] in MEASURED]
+
+
+def _speed(base: Sequence[dict], new: Sequence[dict]) -> tuple[RatioCI | None, str]:
+    """Across processes when both sides ran the cell twice or more (one throughput per
+    process); otherwise the within-process bootstrap of the first repeats' raw timings."""
+    b, n = _measured(base), _measured(new)
+    if len(b) >= 2 and len(n) >= 2:
+        sps = [[r["metrics"]["samples_per_s"] for r in side] for side in (b, n)]
+        return ratio_across(*sps), f"across processes ({len(b)} BASE, {len(n)} NEW)"
+    if b and n:
+        return speed_ratio(b[0], n[0]), "one process per side (within-process bootstrap)"
+    return None, "not measured on both sides"
+
+
+def _f1(records: Sequence[dict]) -> float | None:
+    values = [r["metrics"].get("f1") for r in _measured(records)]
+    values = [v for v in values if v is not None]
+    return sum(values) / len(values) if values else None
+
+
+def _by_cell(run: Run) -> dict[str, tuple[dict, ...]]:
+    cells: dict[str, list[dict]] = {}
+    for rec in run.records:
+        cells.setdefault(rec["cell_id"], []).append(rec)
+    return {k: tuple(sorted(v, key=lambda r: r.get("repeat", 0))) for k, v in cells.items()}
+
+
 def match(base: Run, new: Run) -> list[Match]:
-    by_id = {rec["cell_id"]: rec for rec in new.records}
+    theirs = _by_cell(new)
     out = []
-    for rec in base.records:
-        other = by_id.get(rec["cell_id"])
+    for cell_id, mine in _by_cell(base).items():
+        other = theirs.get(cell_id)
         if other is None:
             continue
-        both = rec["status"] in MEASURED and other["status"] in MEASURED
-        f1_b, f1_n = rec["metrics"].get("f1"), other["metrics"].get("f1")
-        meaningful = rec["metrics"].get("f1_meaningful", True)
-        delta = (f1_n - f1_b) * 100 if both and None not in (f1_b, f1_n) and meaningful else None
-        speed = speed_ratio(rec, other) if both else None
-        out.append(Match(rec.get("label", ""), new.name, rec, other, speed, delta))
+        f1_b, f1_n = _f1(mine), _f1(other)
+        meaningful = mine[0]["metrics"].get("f1_meaningful", True)
+        delta = (f1_n - f1_b) * 100 if None not in (f1_b, f1_n) and meaningful else None
+        speed, basis = _speed(mine, other)
+        out.append(Match(mine[0].get("label", ""), new.name, mine, other, speed, basis, delta))
     if not out:
         raise UserError(
             f"no cell of {new.path} matches {base.path} ({_spec_diff(base, new)}): "
@@ -96,21 +147,38 @@ def match(base: Run, new: Run) -> list[Match]:
 
 
 def regressions(matches: Sequence[Match], pct: float, f1_tolerance: float) -> list[str]:
-    """One line per matched cell slower by more than pct %, lower in F1, or no longer running."""
+    """One line per matched cell whose throughput fell by more than pct % beyond its noise
+    (the whole 95 % interval below the limit), whose F1 fell by more than `f1_tolerance`
+    points, or that no longer runs."""
     out = []
     for m in matches:
         name = f"{m.label} ({m.new_run})"
         if m.base["status"] == "ok" and m.new["status"] not in ("ok", "unsupported"):
             out.append(f"{name}: {m.base['status']} → {m.new['status']} ({m.new['reason']})")
-        if m.speed is not None and m.speed.ratio < 1 - pct / 100:
-            out.append(
-                f"{name}: throughput {(m.speed.ratio - 1) * 100:+.1f}% "
-                f"(95% CI {(m.speed.low - 1) * 100:+.1f}…{(m.speed.high - 1) * 100:+.1f}%), "
-                f"limit -{pct:g}%"
-            )
+        if m.verdict(pct) == "regression":
+            one = "" if m.across_processes else "; the verdict rests on one process per side"
+            out.append(f"{name}: throughput {_ratio_text(m.speed)}, limit -{pct:g}%{one}")
         if m.delta_f1 is not None and m.delta_f1 < -f1_tolerance:
             out.append(f"{name}: entity F1 {m.delta_f1:+.2f} points, limit -{f1_tolerance:g}")
     return out
+
+
+def within_noise(matches: Sequence[Match], pct: float) -> list[str]:
+    """Cells slower by more than pct % at the point estimate whose interval still reaches the
+    limit: not reported as regressions."""
+    return [
+        f"{m.label} ({m.new_run}): throughput {_ratio_text(m.speed)} is within noise of the "
+        f"-{pct:g}% limit ({m.speed_basis})"
+        for m in matches
+        if m.verdict(pct) == "within noise"
+    ]
+
+
+def _ratio_text(ci: RatioCI | None) -> str:
+    if ci is None:
+        return "not measured"
+    low, high = (ci.low - 1) * 100, (ci.high - 1) * 100
+    return f"{(ci.ratio - 1) * 100:+.1f}% (95% CI {low:+.1f}…{high:+.1f}%)"
 
 
 @dataclass(frozen=True)
@@ -125,15 +193,20 @@ class Comparison:
     notes: tuple[str, ...]
 
     def regressions(self, pct: float, f1_tolerance: float = 1.0) -> list[str]:
-        """One line per matched cell slower by more than `pct` %, lower in entity F1 by more
-        than `f1_tolerance` points, or no longer running."""
+        """One line per matched cell slower by more than `pct` % beyond its noise, lower in
+        entity F1 by more than `f1_tolerance` points, or no longer running."""
         if pct < 0:
             raise UserError(f"the regression threshold must be >= 0 %, got {pct:g}")
         return regressions(self.matches, pct, f1_tolerance)
 
-    def to_pandas(self):
-        """One row per matched cell: its label, the NEW run, both statuses, the speed ratio
-        (NEW / BASE) with its 95 % CI, and the F1 change in points."""
+    def within_noise(self, pct: float) -> list[str]:
+        """Cells whose point estimate is past the `pct` % limit but whose interval is not."""
+        return within_noise(self.matches, pct)
+
+    def to_pandas(self, pct: float | None = None):
+        """One row per matched cell: its label, the NEW run, both statuses and repeats, the speed
+        ratio (NEW / BASE, per sentence) with its 95 % CI and what the CI covers, the F1 change
+        in points; with `pct`, each cell's verdict (ok, within noise, regression)."""
         import pandas as pd
 
         rows = [
@@ -143,23 +216,29 @@ class Comparison:
                 "cell_id": m.base["cell_id"],
                 "base_status": m.base["status"],
                 "new_status": m.new["status"],
+                "base_repeats": len(m.base_all),
+                "new_repeats": len(m.new_all),
                 "speed_ratio": m.speed.ratio if m.speed else None,
                 "speed_low": m.speed.low if m.speed else None,
                 "speed_high": m.speed.high if m.speed else None,
+                "speed_basis": m.speed_basis,
                 "delta_f1_points": m.delta_f1,
+                **({"verdict": m.verdict(pct)} if pct is not None else {}),
             }
             for m in self.matches
         ]
         return pd.DataFrame(rows)
 
-    def write(self, out_dir: Path, found: Sequence[str] | None = None) -> list[Path]:
-        """compare.html and compare.md (+ figures/) under `out_dir`; `found`: the regressions
-        to list, None when no threshold was given."""
+    def write(
+        self, out_dir: Path, pct: float | None = None, f1_tolerance: float = 1.0
+    ) -> list[Path]:
+        """compare.html and compare.md (+ figures/) under `out_dir`; with `pct`, the
+        regressions and the cells within noise of the limit are listed."""
         from accelbench.report.compare_doc import write_compare
 
-        return write_compare(
-            self.base, self.news, self.matches, self.warnings, self.notes, found, Path(out_dir)
-        )
+        found = None if pct is None else self.regressions(pct, f1_tolerance)
+        noise = None if pct is None else self.within_noise(pct)
+        return write_compare(self, found, noise, Path(out_dir))
 
 
 def compare_runs(base: Run, news: Sequence[Run]) -> Comparison:
@@ -187,15 +266,17 @@ def run_compare(
     comparison = compare_runs(base, news)
     for line in comparison.warnings:
         warn(line)
-    found = comparison.regressions(fail_pct, f1_tolerance) if fail_pct is not None else None
-    paths = comparison.write(Path(out_dir or run_dirs[-1]), found)
+    paths = comparison.write(Path(out_dir or run_dirs[-1]), fail_pct, f1_tolerance)
     for m in comparison.matches:
         if m.speed is not None:
             print(
                 f"{m.label:44s} {m.new_run}: {m.speed.ratio:.3f}× "
-                f"[{m.speed.low:.3f}, {m.speed.high:.3f}]"
+                f"[{m.speed.low:.3f}, {m.speed.high:.3f}] {m.speed_basis}"
             )
-    for line in found or []:
+    found = [] if fail_pct is None else comparison.regressions(fail_pct, f1_tolerance)
+    for line in [] if fail_pct is None else comparison.within_noise(fail_pct):
+        print(f"within noise: {line}")
+    for line in found:
         print(f"REGRESSION {line}")
     for path in paths:
         print(path)

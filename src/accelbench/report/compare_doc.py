@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from accelbench.report import plots  # noqa: F401  (selects the Agg backend)
-from accelbench.report.compare import Match
+from accelbench.report.compare import Comparison, Match
 from accelbench.report.doc import Block, Bullets, Cell, Figure, Heading, Para, Table
 from accelbench.report.frame import Run
 from accelbench.report.html import to_html
@@ -51,6 +51,7 @@ def _table(matches: Sequence[Match]) -> Table:
                 Cell(m.label),
                 Cell(m.new_run),
                 Cell(status, None if m.comparable else "muted"),
+                Cell(f"{len(m.base_all)} / {len(m.new_all)}", numeric=True),
                 Cell(num(m.base["metrics"].get("samples_per_s")), numeric=True),
                 Cell(num(m.new["metrics"].get("samples_per_s")), numeric=True),
                 _speed_cell(m),
@@ -60,10 +61,16 @@ def _table(matches: Sequence[Match]) -> Table:
             )
         )
     legend = (
-        ("NEW / BASE", "speed ratio from the raw timings with a 95% bootstrap CI"),
-        ("ΔF1", "entity F1 points, NEW − BASE"),
+        (
+            "NEW / BASE",
+            "speed ratio per sentence with a 95% CI: across processes when both sides ran "
+            "--repeats 2 or more, else a bootstrap of one process's raw timings",
+        ),
+        ("runs", "processes (repeats) per side, BASE / NEW"),
+        ("ΔF1", "entity F1 points, NEW − BASE (means over repeats)"),
     )
-    columns = ("cell", "NEW run", "status", "BASE seq/s", "NEW seq/s", "NEW / BASE", "BASE F1 %")
+    columns = ("cell", "NEW run", "status", "runs", "BASE seq/s", "NEW seq/s", "NEW / BASE")
+    columns += ("BASE F1 %",)
     return Table((*columns, "NEW F1 %", "ΔF1"), tuple(rows), legend=legend)
 
 
@@ -89,7 +96,7 @@ def _figure(matches: Sequence[Match]) -> Figure | None:
     labels = [m.label + (f" ({m.new_run})" if len(runs) > 1 else "") for m in shown]
     ax.set_yticks(y, labels, fontsize=8)
     ax.invert_yaxis()
-    ax.set_xlabel("NEW speed / BASE speed (95% bootstrap CI)")
+    ax.set_xlabel("NEW speed / BASE speed (95% CI)")
     ax.set_title("throughput ratio per matched cell")
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
@@ -111,27 +118,36 @@ def _unmatched(base: Run, news: Sequence[Run]) -> list[str]:
 
 
 def write_compare(
-    base: Run,
-    news: Sequence[Run],
-    matches: Sequence[Match],
-    warnings: Sequence[str],
-    notes: Sequence[str],
+    comparison: Comparison,
     regressions: Sequence[str] | None,
+    noise: Sequence[str] | None,
     out: Path,
 ) -> list[Path]:
+    base, news, matches = comparison.base, comparison.news, comparison.matches
     runs = [f"BASE {base.name} ({base.path})", *(f"NEW {n.name} ({n.path})" for n in news)]
     blocks: list[Block] = [Heading("Runs"), Bullets(tuple(runs))]
-    if warnings:
-        blocks += [Heading("Comparability warnings"), Bullets(tuple(warnings), tone="warn")]
-    if notes:
-        blocks.append(Bullets(tuple(notes)))
+    if comparison.warnings:
+        blocks += [Heading("Comparability warnings")]
+        blocks.append(Bullets(comparison.warnings, tone="warn"))
+    if comparison.notes:
+        blocks.append(Bullets(comparison.notes))
     blocks.append(Heading("Regressions"))
     if regressions is None:
         blocks.append(Para("No threshold given (--fail-on-regression PCT)."))
     elif regressions:
         blocks.append(Bullets(tuple(regressions), tone="bad"))
     else:
-        blocks.append(Para("None beyond the thresholds."))
+        blocks.append(Para("None beyond the thresholds and their noise."))
+    if noise:
+        blocks.append(Para("Past the limit at the point estimate, but within noise:"))
+        blocks.append(Bullets(tuple(noise), tone="warn"))
+    if not all(m.across_processes for m in matches if m.speed is not None):
+        blocks.append(
+            Para(
+                "Cells measured in one process per side carry only within-process noise: run "
+                "both sides with --repeats 2 or more for intervals across processes."
+            )
+        )
     blocks += [Heading("Matched cells"), _table(matches)]
     fig = _figure(matches)
     blocks += [fig] if fig else []

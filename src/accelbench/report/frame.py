@@ -14,6 +14,7 @@ from accelbench.errors import UserError
 from accelbench.measure.scaling import efficiency, nproc, scaling_baselines
 from accelbench.measure.stats import RatioCI
 from accelbench.report.ratios import baselines, speed_ratio
+from accelbench.report.repeats import cells_frame
 from accelbench.runner.store import RESULTS, read_records
 
 SPEC_KEYS = (
@@ -37,7 +38,11 @@ COLUMNS = [
     "nproc",
     "role",
     "status",
+    "repeats",
     "samples_per_s",
+    "samples_per_s_low",
+    "samples_per_s_high",
+    "between_cv",
     "tokens_per_s",
     "speedup",
     "speedup_low",
@@ -52,7 +57,12 @@ COLUMNS = [
     "cv",
     "cv_basis",
     "f1",
+    "f1_low",
+    "f1_high",
     "delta_f1",
+    "delta_f1_low",
+    "delta_f1_high",
+    "f1_verdict",
     "f1_meaningful",
     "argmax_agreement",
     "max_abs_logit_diff",
@@ -71,6 +81,8 @@ COLUMNS = [
     "run_id",
     "duration_s",
 ]
+# per-record columns that the rows of one cell's repeats are combined from
+PER_RECORD = ("repeat", "delta_f1_seeds")
 
 
 @dataclass(frozen=True)
@@ -108,6 +120,8 @@ def _row(rec: dict, run: str = "") -> dict:
         "nproc": nproc(spec),
         "role": rec.get("role"),
         "status": rec.get("status"),
+        "repeat": rec.get("repeat", 0),
+        "repeats": 1,
         "samples_per_s": m.get("samples_per_s"),
         "tokens_per_s": m.get("tokens_per_s"),
         "global_batch": m.get("global_batch"),
@@ -120,6 +134,8 @@ def _row(rec: dict, run: str = "") -> dict:
         "cv_basis": m.get("cv_basis"),
         "f1": m.get("f1"),
         "delta_f1": m.get("delta_f1"),
+        "delta_f1_seeds": m.get("delta_f1_seeds"),
+        "f1_verdict": m.get("f1_verdict"),
         "f1_meaningful": m.get("f1_meaningful"),
         "argmax_agreement": m.get("argmax_agreement"),
         "max_abs_logit_diff": m.get("max_abs_logit_diff"),
@@ -152,9 +168,9 @@ def _scaling(records: Sequence[dict]) -> dict[int, float]:
     }
 
 
-def records_frame(records: Sequence[dict], run: str = "") -> pd.DataFrame:
-    """One row per record; speedup over the fp32 eager cell of the same run and shape; scaling
-    efficiency of multi-process training over its 1-process cell."""
+def _record_rows(records: Sequence[dict], run: str = "") -> list[dict]:
+    """One row per record; speedup over the fp32 eager record of the same run, shape and
+    repeat; scaling efficiency of multi-process training over its 1-process cell."""
     rows = [_row(r, run) for r in records]
     for i, value in _scaling(records).items():
         rows[i]["scaling_efficiency"] = value
@@ -165,7 +181,17 @@ def records_frame(records: Sequence[dict], run: str = "") -> pd.DataFrame:
         b_f1, f1 = base.get("metrics", {}).get("f1"), rows[i]["f1"]
         if rows[i]["delta_f1"] is None and f1 is not None and b_f1 is not None:
             rows[i]["delta_f1"] = f1 - b_f1
-    return pd.DataFrame(rows, columns=COLUMNS)
+    return rows
+
+
+def records_frame(records: Sequence[dict], run: str = "") -> pd.DataFrame:
+    """One row per cell (the summary.csv columns): a cell run with --repeats gets the mean of
+    its repeats with 95 % intervals across processes (report/repeats.py)."""
+    if not records:
+        return pd.DataFrame(columns=COLUMNS)
+    rows = pd.DataFrame(_record_rows(records, run)).reindex(columns=[*COLUMNS, *PER_RECORD])
+    baseline_of = {records[i]["cell_id"]: b["cell_id"] for i, b in baselines(records).items()}
+    return cells_frame(rows, baseline_of, COLUMNS)
 
 
 def is_false(value: object) -> bool:
@@ -174,11 +200,17 @@ def is_false(value: object) -> bool:
 
 
 def runs_frame(runs: Sequence[Run]) -> pd.DataFrame:
-    """The runs' rows; a multi-process cell without a 1-process cell in its own run is scaled
+    """The runs' cells; a multi-process cell without a 1-process cell in its own run is scaled
     against one of another run of the same host (e.g. a torchrun job and a plain run)."""
     df = pd.concat([records_frame(r.records, r.name) for r in runs], ignore_index=True)
-    for i, value in _scaling([rec for r in runs for rec in r.records]).items():
-        df.loc[i, "scaling_efficiency"] = value
+    named = [(r.name, rec) for r in runs for rec in r.records]
+    found: dict[tuple[str, str], list[float]] = {}
+    for i, value in _scaling([rec for _, rec in named]).items():
+        name, rec = named[i]
+        found.setdefault((name, rec["cell_id"]), []).append(value)
+    for (name, cell_id), values in found.items():
+        rows = (df["run"] == name) & (df["cell_id"] == cell_id) & df["scaling_efficiency"].isna()
+        df.loc[rows, "scaling_efficiency"] = sum(values) / len(values)
     return df
 
 
@@ -191,31 +223,34 @@ def _fmt(value, spec: str) -> str:
 
 
 def summary_table(records: Sequence[dict]) -> str:
-    """A fixed-width table of every cell with its status, speed and F1."""
+    """A fixed-width table of every cell with its status, speed and F1 (cells run with
+    --repeats: the mean, and the 95 % interval across processes in the note)."""
     head = ["cell", "status", "seq/s", "tok/s", "x fp32", "p50 ms", "F1", "dF1", "note"]
     rows = []
-    for rec, row in zip(records, records_frame(records).to_dict("records"), strict=True):
+    for row in records_frame(records).to_dict("records"):
         p50 = row["latency_p50_ms"] if row["workload"] == "infer" else row["step_p50_ms"]
-        note = (
-            rec.get("reason", "")
-            if row["status"] != "ok"
-            else ("" if row["stable"] in (True, None) else "unstable: " + row["unstable_reasons"])
-        )
+        notes = []
+        if row["status"] != "ok":
+            notes.append(row["reason"])
+        elif row["stable"] not in (True, None) and not _missing(row["stable"]):
+            notes.append("unstable: " + row["unstable_reasons"])
         if not _missing(row["scaling_efficiency"]):
-            scaled = f"scaling efficiency {row['scaling_efficiency']:.0%}"
-            note = f"{scaled}; {note}" if note else scaled
-        role = rec.get("role", "cell")
+            notes.insert(0, f"scaling efficiency {row['scaling_efficiency']:.0%}")
+        if row["repeats"] > 1 and not _missing(row["samples_per_s_low"]):
+            half = (row["samples_per_s_high"] - row["samples_per_s_low"]) / 2
+            notes.insert(0, f"{row['repeats']} repeats: ±{half / row['samples_per_s']:.1%}")
+        role = row["role"] or "cell"
         rows.append(
             [
-                rec.get("label", "") + ("" if role == "cell" else f" ({role})"),
+                row["label"] + ("" if role == "cell" else f" ({role})"),
                 row["status"],
                 _fmt(row["samples_per_s"], ",.1f"),
                 _fmt(row["tokens_per_s"], ",.0f"),
                 _fmt(row["speedup"], ".2f"),
                 _fmt(p50, ".2f"),
-                _fmt(row["f1"] * 100 if row["f1"] is not None else None, ".1f"),
-                _fmt(row["delta_f1"] * 100 if row["delta_f1"] is not None else None, "+.2f"),
-                note[:70],
+                _fmt(None if _missing(row["f1"]) else row["f1"] * 100, ".1f"),
+                _fmt(None if _missing(row["delta_f1"]) else row["delta_f1"] * 100, "+.2f"),
+                "; ".join(notes)[:70],
             ]
         )
     widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]

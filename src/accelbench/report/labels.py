@@ -6,6 +6,12 @@ import pandas as pd
 
 from accelbench.config.specs import AUTO_BATCH, PRECISIONS
 
+
+def is_auto(batch_size: object) -> bool:
+    """An auto batch as stored: "auto" (runs before 2026-12 stored 0)."""
+    return batch_size in (AUTO_BATCH, 0)
+
+
 # column -> how a value is written
 DIMENSIONS: dict[str, str] = {
     "run": "{}",
@@ -34,7 +40,7 @@ def cell_labels(df: pd.DataFrame, exclude: tuple[str, ...] = ()) -> pd.Series:
 
     def name(row: pd.Series) -> str:
         parts = [
-            DIMENSIONS[c].format("auto" if c == "batch_size" and row[c] == AUTO_BATCH else row[c])
+            DIMENSIONS[c].format("auto" if c == "batch_size" and is_auto(row[c]) else row[c])
             for c in dims
             if row[c] is not None and not pd.isna(row[c])
         ]
@@ -46,10 +52,8 @@ def cell_labels(df: pd.DataFrame, exclude: tuple[str, ...] = ()) -> pd.Series:
 def ordered(df: pd.DataFrame) -> pd.DataFrame:
     """Rows grouped by shape, then runtime, then precision in the order of PRECISIONS."""
     rank = {p: i for i, p in enumerate(PRECISIONS)}
-    keys = ("run", "device", "padding", "batch_size", "seq_len", "runtime", "nproc")
-    keys = [c for c in keys if c in df]
-    return (
-        df.assign(_rank=df["precision"].map(rank))
-        .sort_values([*keys, "_rank"], kind="stable")
-        .drop(columns="_rank")
-    )
+    keys = ("run", "device", "padding", "_batch", "seq_len", "runtime", "nproc")
+    batch = df["batch_size"].map(lambda b: -1 if is_auto(b) else b) if "batch_size" in df else None
+    ordered_df = df.assign(_rank=df["precision"].map(rank), _batch=batch)
+    keys = [c for c in keys if c in ordered_df]
+    return ordered_df.sort_values([*keys, "_rank"], kind="stable").drop(columns=["_rank", "_batch"])

@@ -1,37 +1,73 @@
-"""Speed ratios of two cells from their raw per-iteration times, with bootstrap CIs."""
+"""Speed ratios of two cells from their raw per-iteration times and the sentences each iteration
+processed, with bootstrap CIs: time per sentence, so cells that ran other batch sizes (`auto`,
+--oom-backoff, another machine) compare honestly."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from accelbench.measure.stats import RatioCI, bootstrap_ratio
 
 MEASURED = ("ok", "numeric_fail")  # statuses whose numbers were measured and kept
 
 
-def timing(record: dict) -> tuple[list[float], int]:
-    """Per-iteration seconds of a record and how many distinct batches its loop cycled over."""
+@dataclass(frozen=True)
+class Timing:
+    """A record's timed iterations: seconds, sentences each, and how many distinct batches the
+    loop cycled over (iteration i ran batch i % strata)."""
+
+    seconds: list[float]
+    sentences: list[float]
+    strata: int
+
+
+def _sentences(record: dict, iterations: int) -> list[float]:
+    """Sentences per timed iteration: stored since 2026-12 (`samples.sentences`); for older
+    records rebuilt from the batch that ran (the last batch of a pass holds the rest)."""
+    stored = (record.get("samples") or {}).get("sentences")
+    if stored and len(stored) == iterations:
+        return [float(n) for n in stored]
+    m = record.get("metrics") or {}
+    if record["spec"]["workload"] == "train":
+        return [float(m.get("global_batch") or m.get("batch_size_ran") or 1)] * iterations
+    batch = int(m.get("batch_size_ran") or record["spec"]["batch_size"])
+    distinct = int(m.get("distinct_batches") or 1)
+    total = int(m.get("eval_sentences") or batch * distinct)
+    cycle = [batch] * (distinct - 1) + [total - batch * (distinct - 1)]
+    return [float(cycle[i % distinct]) for i in range(iterations)]
+
+
+def timing(record: dict) -> Timing:
     samples = record.get("samples") or {}
     if record["spec"]["workload"] == "train":
-        return list(samples.get("step_time_s") or []), 1
-    distinct = int((record.get("metrics") or {}).get("distinct_batches") or 1)
-    return list(samples.get("latency_s") or []), distinct
+        seconds, strata = list(samples.get("step_time_s") or []), 1
+    else:
+        seconds = list(samples.get("latency_s") or [])
+        strata = int((record.get("metrics") or {}).get("distinct_batches") or 1)
+    return Timing(seconds, _sentences(record, len(seconds)), strata)
 
 
 def speed_ratio(base: dict, new: dict) -> RatioCI | None:
-    """How many times faster `new` runs than `base` (same work per iteration), or None.
+    """How many times faster `new` processes a sentence than `base`, or None.
 
-    Inference loops cycle over the same batches: the ratio is one cycle's time, resampled per
-    batch. Training cells of one shape and seed run the same batch sequence: steps are paired.
-    """
-    base_t, base_k = timing(base)
-    new_t, new_k = timing(new)
-    if not base_t or not new_t:
+    Inference loops cycle over the same batches: a side's figure is one pass's time over its
+    sentences, resampled per batch. Training cells of one shape and seed run the same batch
+    sequence: steps are paired."""
+    a, b = timing(base), timing(new)
+    if not a.seconds or not b.seconds:
         return None
-    strata = base_k if base_k == new_k and min(len(base_t), len(new_t)) >= 2 * base_k else 1
-    paired = new["spec"]["workload"] == "train" and len(base_t) == len(new_t)
-    return bootstrap_ratio(base_t, new_t, strata=strata, paired=paired)
+    same_batches = a.strata == b.strata and min(len(a.seconds), len(b.seconds)) >= 2 * a.strata
+    paired = new["spec"]["workload"] == "train" and a.sentences == b.sentences
+    return bootstrap_ratio(
+        a.seconds,
+        b.seconds,
+        numerator_units=a.sentences,
+        denominator_units=b.sentences,
+        strata=a.strata if same_batches else 1,
+        paired=paired,
+    )
 
 
 def _baseline_key(spec: dict) -> str:
@@ -45,16 +81,17 @@ def _key(spec: dict) -> str:
 
 
 def baselines(records: Sequence[dict]) -> dict[int, dict]:
-    """index of a measured record -> the fp32 eager record of the same run and shape."""
-    by_key: dict[tuple[str, str], dict] = {}
+    """index of a measured record -> the fp32 eager record of the same run, shape and repeat."""
+    by_key: dict[tuple[str, str, int], dict] = {}
     for rec in records:
-        if rec.get("status") in MEASURED and rec.get("role") != "reference-eval":
-            by_key.setdefault((rec.get("run_id", ""), _key(rec["spec"])), rec)
+        if rec.get("status") in MEASURED:
+            key = (rec.get("run_id", ""), _key(rec["spec"]), rec.get("repeat", 0))
+            by_key.setdefault(key, rec)
     out = {}
     for i, rec in enumerate(records):
         if rec.get("status") not in MEASURED:
             continue
-        base = by_key.get((rec.get("run_id", ""), _baseline_key(rec["spec"])))
-        if base is not None:
+        key = (rec.get("run_id", ""), _baseline_key(rec["spec"]), rec.get("repeat", 0))
+        if (base := by_key.get(key)) is not None:
             out[i] = base
     return out

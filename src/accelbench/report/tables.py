@@ -6,11 +6,10 @@ import math
 
 import pandas as pd
 
-from accelbench.config.specs import AUTO_BATCH
 from accelbench.measure.env import SOFTWARE_KEYS
 from accelbench.report.doc import Cell, Table
 from accelbench.report.frame import Run, is_false
-from accelbench.report.labels import ordered, varying
+from accelbench.report.labels import is_auto, ordered, varying
 from accelbench.report.ratios import MEASURED
 
 SHAPE_COLUMNS = {
@@ -52,7 +51,7 @@ def num(value: object) -> str:
 
 def shape_text(row: pd.Series, column: str) -> str:
     """A shape coordinate as shown; an auto batch shows the batch its search chose."""
-    if column == "batch_size" and row[column] == AUTO_BATCH:
+    if column == "batch_size" and is_auto(row[column]):
         ran = row["batch_size_ran"]
         return "auto" if missing(ran) else f"auto ({int(ran)})"
     return str(row[column])

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 
 from accelbench.backends import distributed
 from accelbench.backends.distributed import SINGLE, Rank
-from accelbench.config.job import CellJob
+from accelbench.config.job import CellJob, Role
 from accelbench.config.specs import CellSpec
 from accelbench.runner.isolate import exit_with_parent, progress_stream
 from accelbench.runner.ranks import launch
@@ -46,13 +46,14 @@ def execute(job: CellJob, rank: Rank = SINGLE) -> dict:
         return launch_ranks(job)
     if config.threads and rank.world_size == 1:
         torch.set_num_threads(config.threads)
-    random.seed(cell.seed)
-    torch.manual_seed(cell.seed)
+    random.seed(job.seed)
+    torch.manual_seed(job.seed)
     backend = get_backend(cell.runtime)
+    role = job.role if job.writes_reference else Role.CELL
     with _progress_bar(cell, rank.leader) as bar:
         if cell.workload == "train":
-            return run_train(cell, config, backend, job.run_dir, job.role, bar.update, rank)
-        return run_infer(cell, config, backend, job.run_dir, job.role, bar.update)
+            return run_train(cell, config, backend, job.run_dir, role, bar.update, rank, job.seed)
+        return run_infer(cell, config, backend, job.run_dir, role, bar.update)
 
 
 def launch_ranks(job: CellJob) -> dict:
@@ -98,7 +99,8 @@ def cell_main(job: CellJob) -> dict:
     from accelbench.measure.env import fingerprint
 
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    print(f"accelbench cell {job.cell.cell_id} ({job.role.value}): {job.cell.label}, {started}")
+    what = f"{job.cell.cell_id} ({job.role.value}, repeat {job.repeat})"
+    print(f"accelbench cell {what}: {job.cell.label}, {started}")
     try:
         result = execute(job)
         result.setdefault("status", "ok")

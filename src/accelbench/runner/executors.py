@@ -59,7 +59,7 @@ class Isolated:
             else:
                 result = {"status": outcome.status, "reason": f"cell {outcome.reason}"}
             tried.append(batch)
-            retry = config.oom_backoff and batch > 1 and not cell.auto_batch  # auto searches
+            retry = config.oom_backoff and not cell.auto_batch and batch > 1  # auto searches
             if result.get("status") != "oom" or not retry:
                 break
             batch //= 2

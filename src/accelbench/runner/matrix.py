@@ -15,9 +15,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from accelbench.config.job import CellJob, Role
-from accelbench.config.specs import CellSpec, RunConfig, expand
+from accelbench.config.specs import RunConfig, expand
 from accelbench.errors import UserError
 from accelbench.measure.scaling import efficiency
+from accelbench.measure.spread import mean_ci, training_f1_verdict
 from accelbench.runner.executors import (
     AsRank,
     CellAborted,
@@ -37,25 +38,34 @@ def _stderr(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
+Key = tuple[str, int]  # (cell_id, repeat)
+
+
+def record_key(record: dict) -> Key:
+    return record["cell_id"], record.get("repeat", 0)
+
+
 @dataclass
 class RunState:
     """The run directory as this process sees it: the run id, the records already there
     (resume) and, in the process that writes, the store."""
 
     run_id: str
-    done: dict[str, dict | None]  # cell_id -> its record (None on ranks that do not write)
+    done: dict[Key, dict | None]  # (cell_id, repeat) -> record (None on ranks that do not write)
     store: ResultStore | None
 
 
 def make_record(
-    run_id: str, cell: CellSpec, role: Role, result: dict, started: float, env: dict | None
+    run_id: str, planned: Planned, result: dict, started: float, env: dict | None
 ) -> dict:
+    cell = planned.cell
     return {
         "schema_version": SCHEMA_VERSION,
         "run_id": run_id,
         "cell_id": cell.cell_id,
+        "repeat": planned.repeat,
         "label": cell.label,
-        "role": role.value,
+        "role": planned.role.value,
         "status": result.get("status", "error"),
         "reason": result.get("reason", ""),
         "spec": cell.to_json(),
@@ -110,15 +120,16 @@ def open_run(config: RunConfig, run_dir: Path, resume_id: str | None) -> RunStat
     if resume_id is None:
         write_run_file(run_dir, config, run_id)
     store = ResultStore(run_dir)
-    return RunState(run_id, {r["cell_id"]: r for r in store.records()}, store)
+    return RunState(run_id, {record_key(r): r for r in store.records()}, store)
 
 
-def add_scaling(record: dict, cell: CellSpec, recorded: dict[str, dict | None]) -> None:
+def add_scaling(record: dict, planned: Planned, recorded: dict[Key, dict | None]) -> None:
     """An ok cell of N > 1 processes gets its scaling efficiency against the ok record of its
-    1-process cell in this run (`recorded`: cell_id -> record)."""
+    1-process cell (same repeat) in this run."""
+    cell = planned.cell
     if cell.nproc == 1 or record["status"] != "ok":
         return
-    base = recorded.get(replace(cell, nproc=1).cell_id)
+    base = recorded.get((replace(cell, nproc=1).cell_id, planned.repeat))
     if base is None or base["status"] != "ok":
         return
     m = record["metrics"]
@@ -126,6 +137,42 @@ def add_scaling(record: dict, cell: CellSpec, recorded: dict[str, dict | None]) 
         m["samples_per_s"], cell.nproc, base["metrics"]["samples_per_s"]
     )
     m["scaling_baseline_cell_id"] = base["cell_id"]
+
+
+def add_seed_verdict(
+    record: dict, planned: Planned, config: RunConfig, recorded: dict[Key, dict | None]
+) -> None:
+    """The last repeat of a training cell with a meaningful F1 gets the cell's F1 across seeds
+    and, held to the fp32 reference's seeds, its verdict: `numeric_fail` when it is worse by
+    more than --f1-tolerance with the interval excluding zero."""
+    m = record["metrics"]
+    last = planned.repeat == config.repeats - 1
+    if planned.cell.workload != "train" or not last or m.get("f1") is None:
+        return
+    if not m.get("f1_meaningful", True) or record["status"] != "ok":
+        return
+
+    def f1s(role: str | None, cell_id: str | None) -> list[float]:
+        runs = [
+            r
+            for r in recorded.values()
+            if r is not None
+            and r["spec"]["workload"] == "train"
+            and r["status"] == "ok"
+            and (cell_id is None or r["cell_id"] == cell_id)
+            and (role is None or r["role"] == role)
+        ]
+        return [r["metrics"]["f1"] for r in sorted(runs, key=lambda r: r.get("repeat", 0))]
+
+    own = [*f1s(None, planned.cell.cell_id), m["f1"]]
+    if planned.role is Role.REFERENCE:
+        m["f1_seeds"] = mean_ci(own).to_json()
+        m["f1_verdict"] = "the fp32 reference: the other training cells are held to its seeds"
+        return
+    m.update(training_f1_verdict(own, f1s(Role.REFERENCE.value, None), config.f1_tolerance))
+    if m["f1_verdict"].startswith("numeric_fail"):
+        record["status"] = "numeric_fail"
+        record["reason"] = m["f1_verdict"].removeprefix("numeric_fail: ")
 
 
 def measure_ceilings(config: RunConfig, cells: list[Planned], run_dir: Path, echo: Echo) -> None:
@@ -184,35 +231,38 @@ def walk(
     """The one loop: skip what is recorded, probe, run, record, append, echo."""
     records: list[dict] = []
     recorded = dict(state.done)
-    reference: dict | None = None
     say = echo if executor.writes else (lambda line: None)
-    for i, (cell, role) in enumerate((p.cell, p.role) for p in plan):
-        prefix = f"[{i + 1}/{len(plan)}] {cell.label}" + (
-            f" ({role.value})" if role is not Role.CELL else ""
-        )
-        record = recorded.get(cell.cell_id)
-        if cell.cell_id in recorded:
+    for i, planned in enumerate(plan):
+        cell, role = planned.cell, planned.role
+        prefix = f"[{i + 1}/{len(plan)}] {cell.label}"
+        if config.repeats > 1:
+            prefix += f" (repeat {planned.repeat + 1}/{config.repeats})"
+        if role is not Role.CELL:
+            prefix += f" ({role.value})"
+        record = recorded.get(planned.key)
+        if planned.key in recorded:
             if record is not None:
                 say(f"{prefix}: already recorded ({record['status']}), skipped")
         else:
             started = time.time()
-            job = CellJob(cell, config, run_dir, role)
+            job = CellJob(cell, config, run_dir, role, planned.repeat)
+            reference = next((recorded.get(p.key) for p in plan if p.role is Role.REFERENCE), None)
             try:
-                result = _result(job, reference, executor, functools.partial(say, f"{prefix} ..."))
+                announce = functools.partial(say, f"{prefix} ...")
+                result = _result(job, reference, executor, announce)
             except CellAborted as stop:
                 if state.store is not None:
                     state.store.append(
-                        make_record(state.run_id, cell, role, stop.result, started, env)
+                        make_record(state.run_id, planned, stop.result, started, env)
                     )
                 raise
-            record = make_record(state.run_id, cell, role, result, started, env)
-            add_scaling(record, cell, recorded)
-            recorded[cell.cell_id] = record
+            record = make_record(state.run_id, planned, result, started, env)
+            add_scaling(record, planned, recorded)
+            add_seed_verdict(record, planned, config, recorded)
+            recorded[planned.key] = record
             if state.store is not None:
                 state.store.append(record)
             say(f"{prefix}: {one_line(record)}")
-        if role is Role.REFERENCE:
-            reference = record
         if record is not None:
             records.append(record)
     return records

@@ -17,6 +17,11 @@ CHECKPOINT_WORKLOADS = ("infer",)
 class Planned:
     cell: CellSpec
     role: Role = Role.CELL
+    repeat: int = 0
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return self.cell.cell_id, self.repeat
 
 
 def validate_inputs(config: RunConfig) -> None:
@@ -73,7 +78,13 @@ def plan_cells(config: RunConfig) -> list[Planned]:
     if ref is not None and (in_matrix or checked):
         rest = [p for p in cells if p.cell.cell_id != ref.cell_id]
         cells = [Planned(ref, Role.REFERENCE), *rest]
-    return with_scaling_baselines(cells)
+    return interleaved(with_scaling_baselines(cells), config.repeats)
+
+
+def interleaved(cells: list[Planned], repeats: int) -> list[Planned]:
+    """Every cell `repeats` times, round after round (A B C A B C, not A A B B C C), so slow
+    drift of the machine spreads over all cells; the reference leads every round."""
+    return [replace(p, repeat=r) for r in range(repeats) for p in cells]
 
 
 def with_scaling_baselines(cells: list[Planned]) -> list[Planned]:
@@ -98,7 +109,10 @@ def plan_table(config: RunConfig) -> str:
         ok, reason = probe(p.cell)
         runnable += ok
         role = "reference" if p.role is Role.REFERENCE else ""
+        repeat = f"r{p.repeat}  " if config.repeats > 1 else ""
         state = "runs here" if ok else f"unsupported: {reason}"
-        lines.append(f"{i:>3}  {p.cell.label.ljust(width)}  {p.cell.cell_id}  {role:9}  {state}")
+        lines.append(
+            f"{i:>3}  {p.cell.label.ljust(width)}  {p.cell.cell_id}  {repeat}{role:9}  {state}"
+        )
     head = f"{len(plan)} cells, {runnable} can run here, {len(plan) - runnable} unsupported"
     return "\n".join([head, *lines])

@@ -81,7 +81,10 @@ class TrainInput:
     make_stream: Callable[[CellSpec], Iterator[Batch]]
 
 
-def train_input(cell: CellSpec, tokenizer, rank: Rank = SINGLE) -> TrainInput:
+def train_input(
+    cell: CellSpec, tokenizer, rank: Rank = SINGLE, seed: int | None = None
+) -> TrainInput:
+    """`seed` orders the batches (default: the cell's); the split always uses the cell's."""
     if cell.synthetic:
 
         def fixed_batch(c: CellSpec) -> Iterator[Batch]:
@@ -96,7 +99,7 @@ def train_input(cell: CellSpec, tokenizer, rank: Rank = SINGLE) -> TrainInput:
     train_enc = encode(data.corpus.train, tokenizer, label2id, cell.seq_len)
 
     def epochs(c: CellSpec) -> Iterator[Batch]:
-        return _epochs(train_enc, c, data.pad_id, c.seed, rank)
+        return _epochs(train_enc, c, data.pad_id, c.seed if seed is None else seed, rank)
 
     return TrainInput(data.labels, data, len(train_enc), epochs)
 
@@ -147,10 +150,14 @@ def run_train(
     role: Role,
     progress,
     rank: Rank = SINGLE,
+    seed: int | None = None,
 ) -> dict:
+    """Fine-tune the cell's model; `seed` (default: the cell's) initializes the head and orders
+    the batches, so repeats of a cell are seeds of it."""
+    seed = cell.seed if seed is None else seed
     source = resolve_model(cell.model)
     tokenizer = load_tokenizer(source)
-    inputs = train_input(cell, tokenizer, rank)
+    inputs = train_input(cell, tokenizer, rank, seed)
     labels, data, make_stream = inputs.labels, inputs.data, inputs.make_stream
     found = None
     if cell.auto_batch:  # one process only (RunConfig refuses auto with --nproc > 1)
@@ -165,7 +172,7 @@ def run_train(
     steps = cell.train_steps or math.ceil(cell.epochs * steps_per_epoch)
     warm = warmup_steps(steps)
 
-    torch.manual_seed(cell.seed)
+    torch.manual_seed(seed)
     model = build_model(source, labels).to(cell.device)
     optimizer = _optimizer(model, cell, config.lr)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * steps), steps)
