@@ -73,6 +73,8 @@ def test_training_f1_across_seeds_and_resume(
     assert main(["report", str(out)]) == 0
     summary = (out / "summary.csv").read_text().splitlines()
     assert len(summary) == 1 + 3  # one row per cell, not per repeat
+    md = (out / "report.md").read_text()
+    assert "| runs |" in md and " ±" in md  # means of 3 processes with their intervals
 
     # resume: drop the last round's last two records, as a killed run would leave it
     (out / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs[:-2]))

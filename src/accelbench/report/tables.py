@@ -21,7 +21,12 @@ SHAPE_COLUMNS = {
     "nproc": "procs",
 }
 LEGEND = (
-    ("speedup", "sentences/s over fp32 eager of the same run and shape, 95% bootstrap CI"),
+    (
+        "speedup",
+        "time per sentence of fp32 eager of the same run and shape over this cell's, 95% CI "
+        "(across processes with --repeats, else a bootstrap of one process's timings)",
+    ),
+    ("runs", "processes (--repeats) behind a figure: means, with 95% intervals across them"),
     (
         "ΔF1",
         "entity F1 points against fp32 eager (infer: the run's reference pass; train: "
@@ -69,27 +74,50 @@ def _speedup(row: pd.Series, baseline_unstable: bool) -> Cell:
     return Cell(text, tone, numeric=True)
 
 
+def _repeated(row: pd.Series) -> bool:
+    return not missing(row.get("repeats")) and row["repeats"] > 1
+
+
 def _f1(row: pd.Series) -> Cell:
     if missing(row["f1"]):
         return Cell("–", numeric=True)
     text = f"{row['f1'] * 100:.1f}"
+    if _repeated(row) and not missing(row["f1_low"]):
+        text += f" ±{(row['f1_high'] - row['f1_low']) * 50:.1f}"
     if row["status"] == "numeric_fail":
         return Cell(text, "bad", row["reason"], True)
     if is_false(row["f1_meaningful"]):
         return Cell(text, "muted", "random-init model: F1 shows the pipeline, not accuracy", True)
+    verdict = row.get("f1_verdict")
+    if isinstance(verdict, str) and verdict.startswith("not established"):
+        return Cell(text, "muted", verdict, True)
     return Cell(text, numeric=True)
 
 
 def _delta(row: pd.Series) -> Cell:
     if missing(row["delta_f1"]):
         return Cell("–", numeric=True)
-    return Cell(f"{row['delta_f1'] * 100:+.2f}", numeric=True)
+    text = f"{row['delta_f1'] * 100:+.2f}"
+    if not missing(row.get("delta_f1_low")):
+        low, high = row["delta_f1_low"] * 100, row["delta_f1_high"] * 100
+        return Cell(f"{text} [{low:+.2f}, {high:+.2f}]", numeric=True)
+    return Cell(text, numeric=True)
 
 
 def _throughput(row: pd.Series) -> Cell:
+    text = num(row["samples_per_s"])
+    note = None
+    if _repeated(row) and not missing(row["samples_per_s_low"]):
+        half = (row["samples_per_s_high"] - row["samples_per_s_low"]) / 2
+        text += f" ±{half / row['samples_per_s']:.1%}"
+        within = "" if missing(row["cv"]) else f", within-process CV {row['cv']:.1%}"
+        note = (
+            f"mean of {row['repeats']} processes, 95% CI {num(row['samples_per_s_low'])}–"
+            f"{num(row['samples_per_s_high'])}; between-process CV {row['between_cv']:.1%}{within}"
+        )
     if is_false(row["stable"]):
-        return Cell(num(row["samples_per_s"]), "warn", f"unstable: {row['unstable_reasons']}", True)
-    return Cell(num(row["samples_per_s"]), numeric=True)
+        return Cell(text, "warn", f"unstable: {row['unstable_reasons']}", True)
+    return Cell(text, None, note, True)
 
 
 def _mfu(row: pd.Series) -> Cell:
@@ -114,6 +142,7 @@ def workload_table(df: pd.DataFrame, workload: str) -> Table | None:
     shapes = [c for c in SHAPE_COLUMNS if c in varying(part)]
     with_mfu = part["mfu"].notna().any()
     with_scaling = bool((part["nproc"] > 1).any())
+    with_runs = bool((part["repeats"] > 1).any())
     part = ordered(part)
     unstable_base = {
         (r.run_id, r.device, r.padding, r.batch_size, r.seq_len)
@@ -123,7 +152,7 @@ def workload_table(df: pd.DataFrame, workload: str) -> Table | None:
     columns = [SHAPE_COLUMNS[c] for c in shapes]
     columns += ["runtime", "precision", "seq/s", "tok/s", "speedup", "F1 %", "ΔF1", "p50 ms"]
     columns += ["p99 ms", "memory MB", *(["MFU"] if with_mfu else [])]
-    columns += [*(["scaling"] if with_scaling else []), "status"]
+    columns += [*(["scaling"] if with_scaling else []), *(["runs"] if with_runs else []), "status"]
     rows = []
     for _, row in part.iterrows():
         p50, p99 = (
@@ -150,10 +179,15 @@ def workload_table(df: pd.DataFrame, workload: str) -> Table | None:
                 Cell(num(memory), numeric=True),
                 *([_mfu(row)] if with_mfu else []),
                 *([_scaling(row)] if with_scaling else []),
+                *([Cell(str(row["repeats"]), numeric=True)] if with_runs else []),
                 Cell(status, "bad" if row["status"] != "ok" else None),
             )
         )
-    legend = tuple(kv for kv in LEGEND if with_scaling or kv[0] != "scaling")
+    legend = tuple(
+        kv
+        for kv in LEGEND
+        if (with_scaling or kv[0] != "scaling") and (with_runs or kv[0] != "runs")
+    )
     if not with_mfu:
         reasons = ", ".join(sorted(set(part["mfu_reason"].dropna())))
         legend += (("MFU", f"not shown ({reasons or 'no peak known'})"),)
