@@ -131,6 +131,20 @@ def build_parser() -> argparse.ArgumentParser:
         "get 95%% intervals across processes",
     )
     run.add_argument(
+        "--target-f1",
+        default=None,
+        help="time to quality: dev-split entity F1 a training cell must reach, absolute (0.35) or "
+        "ref:FRACTION of the fp32 reference's final dev F1 (ref:0.99); steps, sentences and "
+        "seconds to reach it are recorded",
+    )
+    run.add_argument(
+        "--eval-every",
+        type=int,
+        default=None,
+        help="training steps between dev-F1 points (evaluated after training on snapshots taken "
+        "outside the timed steps; default: 5 points per run)",
+    )
+    run.add_argument(
         "--nproc",
         dest="nprocs",
         type=_ints("nproc"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 import typing
 from dataclasses import asdict, dataclass, field, fields
 
@@ -36,6 +37,23 @@ def _check_choice(key: str, values: tuple[str, ...], allowed: tuple[str, ...]) -
                 f"unknown {key[:-1] if key.endswith('s') else key} '{value}': "
                 f"choose from {', '.join(allowed)}"
             )
+
+
+def target_f1(text: str) -> tuple[bool, float]:
+    """--target-f1 as (relative to the fp32 reference's dev F1?, value): "0.35" is an entity F1
+    of 0.35 on the dev split, "ref:0.99" is 99 % of the reference's final dev F1."""
+    relative = text.startswith("ref:")
+    number = text.removeprefix("ref:")
+    try:
+        value = float(number)
+    except ValueError:
+        value = math.nan
+    if not 0 < value <= (2.0 if relative else 1.0):
+        raise UserError(
+            f"--target-f1 must be an F1 in (0, 1] (e.g. 0.35) or ref:FRACTION of the fp32 "
+            f"reference's dev F1 (e.g. ref:0.99), got {text!r}"
+        )
+    return relative, value
 
 
 def _check_positive(key: str, value: float | None) -> None:
@@ -78,9 +96,13 @@ class RunConfig:
     nprocs: tuple[int, ...] = (1,)
     dist_timeout: float = 300.0
     repeats: int = 1  # each cell this many times, each in a fresh process, interleaved
+    target_f1: str | None = None  # dev F1 to reach: "0.35", or "ref:0.99" (of the reference's)
+    eval_every: int | None = None  # training steps between dev-F1 points (default: 5 points)
 
     def __post_init__(self) -> None:
         hints = typing.get_type_hints(RunConfig)
+        if isinstance(self.target_f1, int | float) and not isinstance(self.target_f1, bool):
+            object.__setattr__(self, "target_f1", str(self.target_f1))  # 0.35 as a number
         for f in fields(self):
             value = coerce(f.name, getattr(self, f.name), hints[f.name])
             object.__setattr__(self, f.name, value)
@@ -131,6 +153,9 @@ class RunConfig:
             raise UserError("give --train-steps or --epochs")
         if self.f1_tolerance < 0:
             raise UserError(f"--f1-tolerance must be >= 0, got {self.f1_tolerance}")
+        if self.target_f1 is not None:
+            target_f1(self.target_f1)
+        _check_positive("eval-every", self.eval_every)
 
     def to_json(self) -> dict:
         return asdict(self)

@@ -16,13 +16,16 @@ def reference_dir(run_dir: Path) -> Path:
     return run_dir / "reference"
 
 
-def write_reference(run_dir: Path, word_logits, scores: dict, meaningful: bool) -> None:
+def write_reference(
+    run_dir: Path, word_logits, scores: dict, meaningful: bool, dev_f1: float | None = None
+) -> None:
+    """The reference's test-set word logits and F1; `dev_f1`: its final dev F1 (a fine-tune),
+    what `--target-f1 ref:FRACTION` is a fraction of."""
     ref = reference_dir(run_dir)
     ref.mkdir(parents=True, exist_ok=True)
     np.savez(ref / "word_logits.npz", *word_logits)
-    (ref / "reference.json").write_text(
-        json.dumps({"f1": scores["f1"], "f1_meaningful": meaningful, "sentences": len(word_logits)})
-    )
+    meta = {"f1": scores["f1"], "f1_meaningful": meaningful, "sentences": len(word_logits)}
+    (ref / "reference.json").write_text(json.dumps({**meta, "dev_f1": dev_f1}))
 
 
 def read_reference(run_dir: Path) -> tuple[list[np.ndarray], dict] | None:
