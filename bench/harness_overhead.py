@@ -186,13 +186,13 @@ def bare_infer(cell: CellSpec, config: RunConfig, iterations: int) -> Side:
     # the batches, as timed_loop's do
     warm = batches + [batches[i % len(batches)] for i in range(config.warmup_iters)]
     order = [batches[i % len(batches)] for i in range(iterations)]
-    feed = [(b.input_ids, b.attention_mask) for b in order]
+    feed = [(b.input_ids, b.model_mask) for b in order]
     with (
         torch.inference_mode(),
         torch.autocast(cell.device, mode.autocast, enabled=mode.autocast is not None),
     ):
         for b in warm:
-            model(input_ids=b.input_ids, attention_mask=b.attention_mask)
+            model(input_ids=b.input_ids, attention_mask=b.model_mask)
         synchronize(cell.device)
         t0 = time.perf_counter()
         for ids, mask in feed:
@@ -213,13 +213,10 @@ def bare_train(cell: CellSpec, config: RunConfig) -> Side:
     inputs = train_input(cell, load_tokenizer(source))
     steps = cell.train_steps
     warm = warmup_steps(steps)
-    stream = inputs.make_stream(cell)
-    batches = [next(stream) for _ in range(steps)]
-    pin = cell.device == "cuda"
-    feed = [
-        tuple(t.pin_memory() if pin else t for t in (b.input_ids, b.attention_mask, b.labels))
-        for b in batches
-    ]
+    plan = inputs.make_plan(cell, steps)
+    batches = [plan.micro(step, 1)[0] for step in range(steps)]
+    # on the device before the clock starts, as accelbench stages each step before its timer
+    feed = to_device(batches, cell.device)
     torch.manual_seed(cell.seed)
     model = build_model(source, inputs.labels).to(cell.device).train()
     fused = {"fused": True} if cell.device == "cuda" else {}
@@ -227,16 +224,12 @@ def bare_train(cell: CellSpec, config: RunConfig) -> Side:
     sched = get_linear_schedule_with_warmup(opt, int(config.warmup_ratio * steps), steps)
     scaler = torch.amp.GradScaler(cell.device, enabled=mode.grad_scaler)
     dev = cell.device
-    for i, (ids, mask, labels) in enumerate(feed):
+    for i, b in enumerate(feed):
         if i == warm:
             synchronize(dev)
             t0 = time.perf_counter()
         with torch.autocast(dev, mode.autocast, enabled=mode.autocast is not None):
-            loss = model(
-                input_ids=ids.to(dev, non_blocking=True),
-                attention_mask=mask.to(dev, non_blocking=True),
-                labels=labels.to(dev, non_blocking=True),
-            ).loss
+            loss = model(input_ids=b.input_ids, attention_mask=b.model_mask, labels=b.labels).loss
         scaler.scale(loss).backward()
         scaler.step(opt)
         scaler.update()

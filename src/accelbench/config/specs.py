@@ -13,7 +13,7 @@ WORKLOADS = ("train", "infer")
 DEVICES = ("cpu", "cuda")
 PRECISIONS = ("fp32", "tf32", "bf16", "fp16", "bf16-weights", "fp16-weights", "int8")
 PADDINGS = ("pad-max", "dynamic", "bucket")
-COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 AUTO_BATCH = 0  # batch size "auto": each cell searches for its own (see autobatch.py)
 REFERENCE_BATCH = 16  # the reference fine-tune's batch when only "auto" is asked for
 

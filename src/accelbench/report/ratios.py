@@ -11,12 +11,14 @@ MEASURED = ("ok", "numeric_fail")  # statuses whose numbers were measured and ke
 
 
 def timing(record: dict) -> tuple[list[float], int]:
-    """Per-iteration seconds of a record and how many distinct batches its loop cycled over."""
+    """Per-iteration seconds behind a record's throughput and how many distinct batches its
+    loop cycled over (inference on CUDA: the back-to-back loop's device times, not the
+    request latencies measured apart)."""
     samples = record.get("samples") or {}
     if record["spec"]["workload"] == "train":
         return list(samples.get("step_time_s") or []), 1
     distinct = int((record.get("metrics") or {}).get("distinct_batches") or 1)
-    return list(samples.get("latency_s") or []), distinct
+    return list(samples.get("device_time_s") or samples.get("latency_s") or []), distinct
 
 
 def speed_ratio(base: dict, new: dict) -> RatioCI | None:
