@@ -20,8 +20,8 @@ lands), and a model kept across rounds would tilt every round the same way. Same
 - the same batches in the same order: inference cycles over the cell's test batches (the
   library's batching), and B runs exactly as many iterations as A timed (A's `--iters` is
   exact because its minimum time is set to nothing), after the same untimed calls (one per
-  batch, as A's accuracy pass, then A's warm-up iterations): every shape is seen before
-  either clock starts; training takes the same seeded stream of
+  batch, as A's accuracy pass and per-shape warm-up, then A's warm-up iterations): every shape
+  is seen before either clock starts; training takes the same seeded stream of
   batches, the same number of untimed warm-up steps, then times the same steps;
 - the same model, dtype and device: B loads the same checkpoint (inference) or builds the model
   after the same seed (training: same initial head, same dropout masks, same AdamW and linear
@@ -29,9 +29,10 @@ lands), and a model kept across rounds would tilt every round the same way. Same
   check that the two sides did the same work;
 - the same precision mode (autocast, weight cast, TF32 flags), the same process and therefore
   the same intra-op threads;
-- the same data placement: inference batches are moved to the device before either loop;
-  training batches are copied to the device inside each step on both sides (A pins and copies
-  them in its step; B pins them before its loop and only copies).
+- the same data placement: every batch is on the device before its timed work on both sides
+  (inference: before either loop; training: A stages each step's batches before its timer
+  starts, B copies all of them before its clock starts); a batch without padding goes to the
+  model without an attention mask on both sides.
 
 Rounds alternate the order (AB, BA, AB, ...) so drift of the machine falls on both sides alike.
 Each round gives ratio = A / B; the summary is the median ratio, with min and max over rounds
