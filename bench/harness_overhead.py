@@ -20,8 +20,8 @@ lands), and a model kept across rounds would tilt every round the same way. Same
 - the same batches in the same order: inference cycles over the cell's test batches (the
   library's batching), and B runs exactly as many iterations as A timed (A's `--iters` is
   exact because its minimum time is set to nothing), after the same untimed calls (one per
-  batch, as A's accuracy pass, then A's warm-up iterations): every shape is seen before
-  either clock starts; training takes the same seeded stream of
+  batch, as A's accuracy pass and per-shape warm-up, then A's warm-up iterations): every shape
+  is seen before either clock starts; training takes the same seeded stream of
   batches, the same number of untimed warm-up steps, then times the same steps;
 - the same model, dtype and device: B loads the same checkpoint (inference) or builds the model
   after the same seed (training: same initial head, same dropout masks, same AdamW and linear
@@ -29,9 +29,10 @@ lands), and a model kept across rounds would tilt every round the same way. Same
   check that the two sides did the same work;
 - the same precision mode (autocast, weight cast, TF32 flags), the same process and therefore
   the same intra-op threads;
-- the same data placement: inference batches are moved to the device before either loop;
-  training batches are copied to the device inside each step on both sides (A pins and copies
-  them in its step; B pins them before its loop and only copies).
+- the same data placement: every batch is on the device before its timed work on both sides
+  (inference: before either loop; training: A stages each step's batches before its timer
+  starts, B copies all of them before its clock starts); a batch without padding goes to the
+  model without an attention mask on both sides.
 
 Rounds alternate the order (AB, BA, AB, ...) so drift of the machine falls on both sides alike.
 Each round gives ratio = A / B; the summary is the median ratio, with min and max over rounds
@@ -180,13 +181,13 @@ def bare_infer(cell: CellSpec, config: RunConfig, iterations: int) -> Side:
     # the batches, as timed_loop's do
     warm = batches + [batches[i % len(batches)] for i in range(config.warmup_iters)]
     order = [batches[i % len(batches)] for i in range(iterations)]
-    feed = [(b.input_ids, b.attention_mask) for b in order]
+    feed = [(b.input_ids, b.model_mask) for b in order]
     with (
         torch.inference_mode(),
         torch.autocast(cell.device, mode.autocast, enabled=mode.autocast is not None),
     ):
         for b in warm:
-            model(input_ids=b.input_ids, attention_mask=b.attention_mask)
+            model(input_ids=b.input_ids, attention_mask=b.model_mask)
         synchronize(cell.device)
         t0 = time.perf_counter()
         for ids, mask in feed:
@@ -207,13 +208,10 @@ def bare_train(cell: CellSpec, config: RunConfig) -> Side:
     inputs = train_input(cell, load_tokenizer(source))
     steps = cell.train_steps
     warm = warmup_steps(steps)
-    stream = inputs.make_stream(cell)
-    batches = [next(stream) for _ in range(steps)]
-    pin = cell.device == "cuda"
-    feed = [
-        tuple(t.pin_memory() if pin else t for t in (b.input_ids, b.attention_mask, b.labels))
-        for b in batches
-    ]
+    plan = inputs.make_plan(cell, steps)
+    batches = [plan.micro(step, 1)[0] for step in range(steps)]
+    # on the device before the clock starts, as accelbench stages each step before its timer
+    feed = to_device(batches, cell.device)
     torch.manual_seed(cell.seed)
     model = build_model(source, inputs.labels).to(cell.device).train()
     fused = {"fused": True} if cell.device == "cuda" else {}
@@ -221,16 +219,12 @@ def bare_train(cell: CellSpec, config: RunConfig) -> Side:
     sched = get_linear_schedule_with_warmup(opt, int(config.warmup_ratio * steps), steps)
     scaler = torch.amp.GradScaler(cell.device, enabled=mode.grad_scaler)
     dev = cell.device
-    for i, (ids, mask, labels) in enumerate(feed):
+    for i, b in enumerate(feed):
         if i == warm:
             synchronize(dev)
             t0 = time.perf_counter()
         with torch.autocast(dev, mode.autocast, enabled=mode.autocast is not None):
-            loss = model(
-                input_ids=ids.to(dev, non_blocking=True),
-                attention_mask=mask.to(dev, non_blocking=True),
-                labels=labels.to(dev, non_blocking=True),
-            ).loss
+            loss = model(input_ids=b.input_ids, attention_mask=b.model_mask, labels=b.labels).loss
         scaler.scale(loss).backward()
         scaler.step(opt)
         scaler.update()

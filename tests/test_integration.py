@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from accelbench.cli import main
 from accelbench.runner.store import SCHEMA_VERSION
@@ -53,12 +54,22 @@ def test_train_and_infer_cells_ok(run_dir):
     assert by[("train", "cpu", "fp32")]["role"] == "reference"
 
 
-def test_cuda_cells_are_unsupported_with_a_reason(run_dir):
+def test_cuda_cells_run_on_a_gpu_and_say_why_not_elsewhere(run_dir):
     cuda = [r for r in records(run_dir) if r["spec"]["device"] == "cuda"]
     assert len(cuda) == 4
     for rec in cuda:
-        assert rec["status"] == "unsupported"
-        assert "CUDA" in rec["reason"]
+        if not torch.cuda.is_available():
+            assert rec["status"] == "unsupported"
+            assert "CUDA" in rec["reason"]
+            continue
+        assert rec["status"] == "ok", (rec["label"], rec["reason"])
+        m = rec["metrics"]
+        assert m["cuda_peak_allocated_mb"] > 0
+        assert m["telemetry"] is not None or m["telemetry_reason"]
+        assert "kernel_profile" in rec["details"]
+        if rec["spec"]["workload"] == "infer":  # throughput and request latency apart
+            assert m["device_time_ms"]["n"] == m["timed_batches"]
+            assert m["latency_ms"]["n"] == len(rec["samples"]["latency_s"])
 
 
 def test_record_schema(run_dir):
@@ -85,12 +96,18 @@ def test_record_schema(run_dir):
 def test_infer_metrics_and_parity(run_dir):
     recs = [r for r in records(run_dir) if r["spec"]["workload"] == "infer" and r["status"] == "ok"]
     for rec in recs:
-        m = rec["metrics"]
+        m, samples = rec["metrics"], rec["samples"]
         assert set(m["latency_ms"]) >= {"p50", "p90", "p99", "mean", "cv"}
         assert m["eval_sentences"] == 48
         assert rec["data"]["split_hash"]
-        assert len(rec["samples"]["latency_s"]) == m["timed_batches"]
-    fp32 = next(r for r in recs if r["spec"]["precision"] == "fp32")
+        throughput = samples.get("device_time_s", samples["latency_s"])
+        assert len(throughput) == m["timed_batches"]
+        assert m["timed_batches_compiled"] == 0
+        if rec["spec"]["device"] == "cpu":  # one loop: its host times are the request latency
+            assert "device_time_ms" not in m and "device_time_s" not in samples
+    fp32 = next(
+        r for r in recs if r["spec"]["precision"] == "fp32" and r["spec"]["device"] == "cpu"
+    )
     assert fp32["metrics"]["argmax_agreement"] == pytest.approx(1.0)
     assert fp32["metrics"]["max_abs_logit_diff"] < 1e-4
     assert fp32["metrics"]["delta_f1"] == pytest.approx(0.0)
@@ -104,18 +121,29 @@ def test_train_metrics(run_dir):
     assert len(m["loss_curve"]) == 12
     assert m["step_time_ms"]["p50"] > 0
     assert (run_dir / "checkpoint" / "config.json").is_file()
+    # a random 2-layer model after 12 steps has learnt next to nothing: the reference says so
+    assert [p[0] for p in m["dev_f1_curve"]] == [2, 4, 6, 8, 10, 12]
+    assert m["undertrained"] is True and "near zero" in m["undertrained_reason"]
+    assert (
+        json.loads((run_dir / "reference" / "reference.json").read_text())["dev_f1"] == m["dev_f1"]
+    )
 
 
 def test_mfu_against_ceilings_measured_by_the_run(run_dir):
     ceilings = json.loads((run_dir / "ceilings.json").read_text())
     assert ceilings["cpu"]["matmul_tflops"]["float32"] > 0
     assert ceilings["cpu"]["copy_gbps"] > 0
+    assert ("cuda" in ceilings) is torch.cuda.is_available()
     for rec in records(run_dir):
         if rec["status"] == "ok":
             m = rec["metrics"]
             assert m["mfu_vs_ceiling"] == pytest.approx(m["achieved_tflops"] / m["ceiling_tflops"])
-            assert m["mfu"] is None and m["mfu_reason"]  # no datasheet peak for a CPU
-            assert m["telemetry"] is None and "CPU cell" in m["telemetry_reason"]
+            if rec["spec"]["device"] == "cpu":
+                assert m["mfu"] is None and m["mfu_reason"]  # no datasheet peak for a CPU
+                assert m["telemetry"] is None and "CPU cell" in m["telemetry_reason"]
+            else:  # a known GPU has a datasheet peak; any other says why not
+                assert (m["mfu"] is None) is (m["peak_tflops"] is None)
+                assert m["mfu"] is not None or m["mfu_reason"]
 
 
 def test_summary_table_names_the_reference(run_dir):
@@ -142,6 +170,7 @@ def test_report_writes_markdown_and_self_contained_html(run_dir, capsys):
     assert "(figures/throughput_infer.png)" in md
     assert (run_dir / "figures" / "f1_vs_throughput.png").stat().st_size > 1000
     assert (run_dir / "summary.csv").is_file()
+    assert "## Runs that had not converged" in md and "The fp32 reference: dev F1" in md
 
 
 def test_resume_runs_nothing_twice(run_dir, capsys):

@@ -49,8 +49,15 @@ MEM_EFF_F32 = (
             True,
             "fp16",
         ),
-        ("nvjet_tst_128x256_64x4_1x2_h_bz_coopA_TNT", "gemm", True, None),
-        ("nvjet_sm90_tst_192x176_64x4_2x1_v_bz_coopB_bias_TNT", "gemm", True, None),
+        # cuBLASLt's nvjet GEMMs (Hopper and later): nvjet[_smNN]_<A/B, compute, output types>
+        ("nvjet_tst_128x256_64x4_1x2_h_bz_coopA_TNT", "gemm", True, "bf16"),
+        ("nvjet_sm90_tst_192x176_64x4_2x1_v_bz_coopB_bias_TNT", "gemm", True, "bf16"),
+        ("nvjet_sm90_tss_128x192_64x5_2x1_v_bz_coopB_NTN", "gemm", True, "bf16"),
+        ("nvjet_hsh_256x128_64x4_1x2_h_bz_coopA_NNT", "gemm", True, "fp16"),
+        ("nvjet_sm90_hss_64x8_64x16_1x1_h_bz_splitK_NNT", "gemm", True, "fp16"),
+        ("nvjet_sss_tf32_128x256_TNT", "gemm", True, "tf32"),
+        ("nvjet_qqtst_128x256_128x6_2x1_2cta_v_bz_TNT", "gemm", True, "fp8"),
+        ("nvjet_sss_128x64_64x4_1x2_h_bz_TNT", "gemm", None, "fp32"),  # how: not in the name
         ("triton_tem_fused_addmm_gelu_3", "gemm", None, None),
         (FLASH, "attention", True, "bf16"),
         (MEM_EFF_F32, "attention", None, "fp32"),
@@ -108,6 +115,20 @@ def test_mode_verdict(kernels, precision, effective):
     ok, note = mode_verdict(summarize(kernels), precision)
     assert ok is effective
     assert note
+
+
+def test_hopper_profile_of_nvjet_gemms_has_known_dtypes():
+    s = summarize(
+        [
+            ("nvjet_tst_128x256_64x4_1x2_h_bz_coopA_TNT", 70.0),
+            ("nvjet_sm90_hsh_64x8_64x16_1x1_h_bz_splitK_NNT", 20.0),
+            ("nvjet_sss_tf32_128x256_TNT", 10.0),
+        ]
+    )
+    assert s["gemm"]["dtypes_us"] == {"bf16": 70.0, "fp16": 20.0, "tf32": 10.0}
+    assert "unknown" not in s["gemm"]["dtypes_us"]
+    assert s["gemm"]["tensor_core_share"] == pytest.approx(1.0)
+    assert mode_verdict(s, "bf16")[0] is True
 
 
 def test_findings_without_kernels_cannot_tell():

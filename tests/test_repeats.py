@@ -49,6 +49,7 @@ def test_training_f1_across_seeds_and_resume(
     argv += ["--precisions", "fp32", "--repeats", "3", "--out", str(out), *NO_CEILINGS]
     # the reference memorises the two training sentences, which are also the test set
     argv += ["--train-steps", "40", "--lr", "5e-3", "--batch-size", "4", "--threads", "1"]
+    argv += ["--target-f1", "ref:0.9", "--eval-every", "10"]
     assert main(argv) == 0
     recs = _records(out)
     order = [(r["spec"]["runtime"], r["repeat"]) for r in recs]
@@ -70,11 +71,29 @@ def test_training_f1_across_seeds_and_resume(
     assert twin["f1_seeds"]["n"] == 3
     assert by[("eager", 2)]["metrics"]["f1_verdict"].startswith("the fp32 reference")
 
+    # time to quality: dev F1 every 10 steps, the target 90 % of the reference's final dev F1
+    ref = by[("eager", 0)]["metrics"]
+    assert [p[0] for p in ref["dev_f1_curve"]] == [10, 20, 30, 40]
+    # sentences: the two training sentences fill every step (batch 4)
+    assert [p[1] for p in ref["dev_f1_curve"]] == [20, 40, 60, 80]
+    train_s = [p[2] for p in ref["dev_f1_curve"]]
+    assert train_s == sorted(train_s) and all(p[3] >= p[2] for p in ref["dev_f1_curve"])
+    assert ref["target_f1"] == pytest.approx(0.9 * ref["dev_f1"])
+    assert ref["target_reached"] is True and ref["steps_to_target"] in (10, 20, 30, 40)
+    assert ref["time_to_target_train_s"] == ref["dev_f1_curve"][ref["steps_to_target"] // 10 - 1][2]
+    assert ref["undertrained"] is False
+    frozen = by[("frozenhead", 0)]["metrics"]
+    assert frozen["target_f1"] == pytest.approx(ref["target_f1"])  # read from the reference
+    assert frozen["target_reached"] is False and frozen["steps_to_target"] is None
+    assert frozen["target_note"].startswith("not reached: best dev F1")
+    assert frozen["undertrained"] is False  # it plateaued: degraded, not undertrained
+
     assert main(["report", str(out)]) == 0
     summary = (out / "summary.csv").read_text().splitlines()
     assert len(summary) == 1 + 3  # one row per cell, not per repeat
     md = (out / "report.md").read_text()
     assert "| runs |" in md and " ±" in md  # means of 3 processes with their intervals
+    assert "## Time to target F1" in md
 
     # resume: drop the last round's last two records, as a killed run would leave it
     (out / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs[:-2]))

@@ -49,11 +49,46 @@ def test_bert_base_flops_by_hand():
 
 
 def test_mfu_against_datasheet_peak():
-    m = flops.mfu(494.75, "NVIDIA H200", "bfloat16")
+    m = flops.mfu(494.75, "NVIDIA H200", "bfloat16", sms=132)
     assert m["mfu"] == pytest.approx(0.5)
-    assert m["peak_source"] == "datasheet"
+    assert m["peak_source"].startswith("datasheet: H200 SXM")
     assert flops.mfu(1.0, None, "float32")["mfu"] is None
-    assert flops.peak_for("NVIDIA A100-SXM4-80GB", "tf32") == 156.0
+
+
+@pytest.mark.parametrize(
+    "name,dtype,peak",
+    [
+        ("NVIDIA H100 80GB HBM3", "bfloat16", 989.5),  # SXM5
+        ("NVIDIA H100 PCIe", "bfloat16", 756.5),
+        ("NVIDIA H100 NVL", "bfloat16", 835.5),
+        ("NVIDIA H100 NVL", "float32", 60.0),
+        ("NVIDIA H200", "tf32", 494.5),
+        ("NVIDIA H200 NVL", "tf32", 417.5),
+        ("NVIDIA H200 NVL", "float16", 835.5),
+        ("NVIDIA A100-SXM4-80GB", "tf32", 156.0),
+        ("NVIDIA A100-PCIE-40GB", "bfloat16", 312.0),
+        ("NVIDIA A100 80GB PCIe", "float32", 19.5),
+        ("NVIDIA L40S", "bfloat16", 362.0),
+    ],
+)
+def test_peaks_match_the_exact_product(name, dtype, peak):
+    assert flops.find_peak(name, dtype)[0] == peak
+
+
+@pytest.mark.parametrize(
+    "name,sms,why",
+    [
+        ("NVIDIA H100 80GB HBM3 MIG 1g.10gb", None, "MIG slice"),
+        ("NVIDIA H200 MIG 3g.71gb", 60, "MIG slice"),
+        ("NVIDIA H200", 60, "60 of the part's 132 SMs"),  # a slice that does not say MIG
+        ("NVIDIA H100", None, "no datasheet peak"),  # not a product name: no guess
+        ("NVIDIA H800 PCIe", None, "no datasheet peak"),
+    ],
+)
+def test_no_peak_for_slices_and_unknown_products(name, sms, why):
+    m = flops.mfu(100.0, name, "bfloat16", sms=sms)
+    assert m["mfu"] is None and m["peak_tflops"] is None
+    assert why in m["mfu_reason"]
 
 
 class FakeClock:
@@ -85,10 +120,20 @@ def test_timed_loop_needs_min_iters_and_min_time():
 def test_verdict_takes_telemetry_reasons():
     from accelbench.measure.telemetry import stability_reasons, summarize_samples
 
-    tele = summarize_samples([(1980, 3201, 50, 600, 0), (1500, 3201, 80, 700, 0x40)], 100.0, 50)
+    def sample(sm: float, temp: float, power: float, bits: int) -> dict:
+        return {
+            "sm_clock_mhz": sm,
+            "mem_clock_mhz": 3201.0,
+            "temperature_c": temp,
+            "power_w": power,
+            "gpu_util_pct": 100.0,
+            "clocks_event_bits": bits,
+        }
+
+    tele = summarize_samples([sample(1980, 50, 600, 0), sample(1500, 80, 700, 0x40)], 100.0, 50)
     reasons = stability_reasons(tele)
     assert reasons == [
-        "SM clock dropped to 1500 MHz (median 1740)",
+        "SM clock dropped to 1500 MHz (median 1740) with hw_thermal_slowdown",
         "throttling seen: hw_thermal_slowdown",
     ]
     assert tele["energy_per_sample_j"] == 2.0

@@ -19,20 +19,42 @@ class Capability:
 
 
 class InferSession(Protocol):
+    # calls of every distinct input shape before a timed loop: 1, or 3 where CUDA graphs are
+    # recorded (cudagraph trees warm a shape up on its first call, record on the second and
+    # replay from the third)
+    warm_calls: int
+
+    @property
+    def compiling_calls(self) -> int:
+        """Calls so far during which the runtime compiled (0 for runtimes that never do)."""
+
     def logits(self, batch: Batch) -> torch.Tensor:
         """Token logits (B, L, labels) for a batch already on the cell's device; may be async."""
+
+    def device_memory(self) -> dict:
+        """Device memory figures of what this session ran (CUDA), each with its source."""
 
     def details(self) -> dict:
         """What this session really ran (flags, providers, export facts) for the record."""
 
 
 class TrainSession(Protocol):
+    @property
+    def compiling_calls(self) -> int: ...
+
+    def warm_shapes(self, examples: Sequence[Batch]) -> None:
+        """Called before the first step with one micro-batch of every distinct signature the
+        run will step over: whatever a new shape costs (compilation) happens here, untimed,
+        without changing the weights or the optimizer state."""
+
     def step(self, batches: Sequence[Batch]) -> torch.Tensor:
         """One optimizer step over micro-batches whose gradients accumulate; returns the
         detached mean loss without syncing the device."""
 
     def evaluator(self) -> InferSession:
         """An inference session over the model as trained, in the cell's precision."""
+
+    def device_memory(self) -> dict: ...
 
     def details(self) -> dict: ...
 

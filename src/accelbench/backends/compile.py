@@ -3,15 +3,21 @@
 Shapes: with the `dynamic` padding policy every batch has its own length, so the model is
 compiled once with symbolic batch and length (`dynamic=True`); `bucket` and `pad-max` give few
 distinct shapes, so each gets its own static graph (`dynamic=False`) under a recompile limit
-that covers them. Compilation happens in the calls that first meet a shape; those calls are
-timed apart (`compile_time_s`) and counted, so steady state never includes compile time.
+that covers them. Compilation happens in the calls that first meet a graph: inference in
+`prepare_infer` and the workload's per-shape warm-up, training in `warm_shapes` (one forward
+and backward per graph the run will need, before the first step). Those calls are timed apart
+(`compile_time_s`) and counted; a timed call that compiled anyway is left out of the samples.
+
+CUDA graphs: whether the mode records them is read from Inductor's own options for the mode
+(`torch._inductor.list_mode_options`, key `triton.cudagraphs`), on CUDA only.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +31,17 @@ from accelbench.data.encode import Batch
 from accelbench.measure.timing import synchronize
 
 RECOMPILE_LIMIT = 64  # static graphs per bucket width x (full, last partial) batch size
+CUDAGRAPH_WARM_CALLS = 3  # cudagraph trees: warm-up call, recording call, first replay
+
+
+def mode_cudagraphs(mode: str, device: str) -> bool:
+    """Whether Inductor records CUDA graphs in `mode` on `device`: the mode's own options
+    (reduce-overhead and max-autotune set `triton.cudagraphs`), else Inductor's global
+    setting; never off CUDA."""
+    from torch._inductor import config, list_mode_options
+
+    options = list_mode_options(mode)
+    return device == "cuda" and bool(options.get("triton.cudagraphs", config.triton.cudagraphs))
 
 
 @dataclass(frozen=True)
@@ -43,7 +60,22 @@ class CompileOptions:
             if dynamic
             else f"dynamic=False: one static graph per shape ({cell.padding} padding)"
         )
-        return cls(mode, dynamic, policy, mode == "reduce-overhead" and cell.device == "cuda")
+        return cls(mode, dynamic, policy, mode_cudagraphs(mode, cell.device))
+
+    @property
+    def warm_calls(self) -> int:
+        return CUDAGRAPH_WARM_CALLS if self.cudagraphs else 1
+
+    def graph_key(self, batch: Batch) -> Hashable:
+        """Batches with the same key run the same compiled graph. Static shapes, and CUDA
+        graphs (recorded per shape even over a dynamic graph): the exact signature.
+        dynamic=True: one graph for every size of 2 and up, while Dynamo specializes sizes 0
+        and 1 (a batch of one sentence gets a graph of its own). A full batch (no attention
+        mask passed) is a graph apart in both."""
+        rows, width, masked = batch.signature
+        if self.dynamic and not self.cudagraphs:
+            return min(rows, 2), min(width, 2), masked
+        return rows, width, masked
 
     def compile(self, module: torch.nn.Module) -> Callable[..., Any]:
         config = torch._dynamo.config
@@ -58,8 +90,8 @@ class CompileOptions:
             "shape_policy": self.shape_policy,
             "cudagraphs": self.cudagraphs,
         }
-        if self.mode == "reduce-overhead" and not self.cudagraphs:
-            info["compile_note"] = "reduce-overhead uses CUDA graphs only on CUDA; none here"
+        if not self.cudagraphs and mode_cudagraphs(self.mode, "cuda"):
+            info["compile_note"] = f"{self.mode} uses CUDA graphs only on CUDA; none here"
         return info
 
 
@@ -114,6 +146,11 @@ class CompiledInfer(TorchInfer):
         self.options = options
         self.model = options.compile(self.model)
         self.watch = CompileWatch()
+        self.warm_calls = options.warm_calls
+
+    @property
+    def compiling_calls(self) -> int:
+        return self.watch.compiling_calls
 
     def warm_up(self, example: Batch) -> None:
         self.logits(example.to(self.device))
@@ -142,6 +179,26 @@ class CompiledTrain(TorchTrain):
         self.forward = options.compile(self.forward)
         self.watch = CompileWatch()
 
+    @property
+    def compiling_calls(self) -> int:
+        return self.watch.compiling_calls
+
+    def warm_shapes(self, examples: Sequence[Batch]) -> None:
+        """One forward and backward per graph the examples need (`warm_calls` each where CUDA
+        graphs are recorded), gradients accumulating outside DDP's all-reduce and zeroed
+        afterwards; no optimizer step, and the RNG state restored, so weights, optimizer,
+        schedule and dropout stream are as if nothing ran."""
+        firsts: dict[Hashable, Batch] = {}
+        for batch in examples:
+            firsts.setdefault(self.options.graph_key(batch), batch)
+        gpus = [torch.cuda.current_device()] if self.device == "cuda" else []
+        with torch.random.fork_rng(devices=gpus), self._accumulating(last=False):
+            for batch in firsts.values():
+                for _ in range(self.options.warm_calls):
+                    self.watch.call(self._backward, batch, 1)
+        self.optimizer.zero_grad(set_to_none=True)
+        synchronize(self.device)
+
     def step(self, batches: Sequence[Batch]) -> torch.Tensor:
         return self.watch.call(super().step, batches)
 
@@ -154,15 +211,29 @@ class CompiledTrain(TorchTrain):
         }
 
 
+def _has_triton() -> bool:
+    from torch.utils._triton import has_triton
+
+    return has_triton()
+
+
 def compiler_missing(device: str) -> str:
-    """Why Inductor cannot build kernels for `device` here, or "" when it can."""
+    """Why Inductor cannot build kernels for `device` here, or "" when it can. On CUDA,
+    Triton builds its driver module and kernel launchers with the host C compiler ($CC if
+    set, else gcc or clang on PATH, as triton/runtime/build.py looks), so a GPU box without
+    one cannot compile either."""
     if device == "cpu" and not any(shutil.which(c) for c in ("g++", "c++", "clang++")):
         return "Inductor's CPU backend needs a C++ compiler (g++ or clang++) on PATH"
     if device == "cuda":
-        from torch.utils._triton import has_triton
-
-        if not has_triton():
+        if not _has_triton():
             return "Inductor's CUDA backend needs Triton, which this torch install lacks"
+        cc = os.environ.get("CC")
+        compilers = [cc] if cc else ["gcc", "clang"]
+        if not any(shutil.which(c) for c in compilers):
+            return (
+                "Triton builds its kernel launchers with a host C compiler and finds none "
+                f"({' or '.join(compilers)} not on PATH): install gcc or set CC"
+            )
     return ""
 
 

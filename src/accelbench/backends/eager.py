@@ -18,9 +18,13 @@ from accelbench.backends.precision import (
 )
 from accelbench.config.specs import CellSpec
 from accelbench.data.encode import Batch
+from accelbench.measure.memory import torch_peaks
 
 
 class TorchInfer:
+    warm_calls = 1
+    compiling_calls = 0
+
     def __init__(self, model: torch.nn.Module, device: str, mode: PrecisionMode) -> None:
         self.flags = apply_flags(mode)
         self.model = model.to(device).eval()
@@ -30,13 +34,18 @@ class TorchInfer:
 
     def logits(self, batch: Batch) -> torch.Tensor:
         with torch.inference_mode(), autocast(self.mode, self.device):
-            return self.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
+            return self.model(input_ids=batch.input_ids, attention_mask=batch.model_mask).logits
+
+    def device_memory(self) -> dict:
+        return torch_peaks()
 
     def details(self) -> dict:
         return {"precision_flags": self.flags}
 
 
 class TorchTrain:
+    compiling_calls = 0
+
     def __init__(
         self,
         model: torch.nn.Module,
@@ -61,18 +70,25 @@ class TorchTrain:
         """Data-parallel, gradients are all-reduced once per step: after the last micro-batch."""
         return self.ddp.no_sync() if self.ddp is not None and not last else contextlib.nullcontext()
 
+    def _backward(self, batch: Batch, parts: int) -> torch.Tensor:
+        with autocast(self.mode, self.device):
+            loss = (
+                self.forward(
+                    input_ids=batch.input_ids, attention_mask=batch.model_mask, labels=batch.labels
+                ).loss
+                / parts
+            )
+        self.scaler.scale(loss).backward()
+        return loss.detach()
+
+    def warm_shapes(self, examples: Sequence[Batch]) -> None:
+        """Eager kernels need no preparation per shape."""
+
     def step(self, batches: Sequence[Batch]) -> torch.Tensor:
         total = torch.zeros((), device=self.device)
         for i, batch in enumerate(batches):  # gradients of the micro-batches accumulate
             with self._accumulating(last=i == len(batches) - 1):
-                with autocast(self.mode, self.device):
-                    loss = self.forward(
-                        input_ids=batch.input_ids,
-                        attention_mask=batch.attention_mask,
-                        labels=batch.labels,
-                    ).loss / len(batches)
-                self.scaler.scale(loss).backward()
-            total += loss.detach()
+                total += self._backward(batch, len(batches))
         # No host sync here: with a fused optimizer GradScaler.step reads nothing back, and
         # skipped steps are counted once, at the end (skipped_steps).
         self.scaler.step(self.optimizer)
@@ -94,6 +110,9 @@ class TorchTrain:
 
     def evaluator(self) -> TorchInfer:
         return TorchInfer(self.model, self.device, self.mode)
+
+    def device_memory(self) -> dict:
+        return torch_peaks()
 
     def details(self) -> dict:
         info: dict = {"precision_flags": self.flags, "skipped_steps": self.skipped_steps}

@@ -47,6 +47,34 @@ class Batch:
     def size(self) -> int:
         return len(self.index)
 
+    @property
+    def full(self) -> bool:
+        """Every position holds a real token (no padding): the attention mask is all ones.
+        Read from the token count taken at collation, so it costs no device sync."""
+        return self.real_tokens == self.input_ids.numel()
+
+    @property
+    def model_mask(self) -> torch.Tensor | None:
+        """The attention mask to give the model: None for a full batch, so no runtime checks
+        an all-ones mask on the device and every runtime runs the same unmasked attention."""
+        return None if self.full else self.attention_mask
+
+    @property
+    def signature(self) -> tuple[int, int, bool]:
+        """(rows, width, masked): what decides which compiled graph a batch runs."""
+        rows, width = self.input_ids.shape
+        return rows, width, not self.full
+
+    def pinned(self) -> Batch:
+        """A copy in page-locked host memory, for asynchronous copies to a GPU."""
+        return Batch(
+            self.input_ids.pin_memory(),
+            self.attention_mask.pin_memory(),
+            self.labels.pin_memory(),
+            self.index,
+            self.real_tokens,
+        )
+
     def to(self, device: str, non_blocking: bool = False) -> Batch:
         return Batch(
             self.input_ids.to(device, non_blocking=non_blocking),
@@ -95,8 +123,20 @@ def _pad_to(length: int, policy: str, seq_len: int) -> int:
     return length
 
 
+def batch_width(enc: Encoded, index: Sequence[int], policy: str, seq_len: int) -> int:
+    return _pad_to(max(len(enc.input_ids[i]) for i in index), policy, seq_len)
+
+
+def signature(
+    enc: Encoded, index: Sequence[int], policy: str, seq_len: int
+) -> tuple[int, int, bool]:
+    """Batch.signature of the batch `collate` would build, without building it."""
+    width = batch_width(enc, index, policy, seq_len)
+    return len(index), width, any(len(enc.input_ids[i]) < width for i in index)
+
+
 def collate(enc: Encoded, index: Sequence[int], policy: str, seq_len: int, pad_id: int) -> Batch:
-    width = _pad_to(max(len(enc.input_ids[i]) for i in index), policy, seq_len)
+    width = batch_width(enc, index, policy, seq_len)
     ids = torch.full((len(index), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(index), width), dtype=torch.long)
     labels = torch.full((len(index), width), IGNORE, dtype=torch.long)

@@ -1,17 +1,24 @@
 """Ceilings measured on the spot: dense matmul TFLOP/s per compute dtype, copy bandwidth.
 
 MFU against these says how close a cell gets to what this machine really does, next to the
-datasheet figure (flops.PEAK_TFLOPS). Random inputs, never zeros; warm-up; median of repeats.
+datasheet figure (flops.PARTS). Random inputs, never zeros. Each figure: about a second of
+warm-up (clocks and caches settle; launch and first-call costs leave), then blocks of many
+back-to-back calls, each block timed as a whole (CUDA events on CUDA, so the host's launch
+overhead hides behind queued work as it does in a real loop; the host clock on CPU), and the
+median of the blocks' per-call times.
 """
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 
-from accelbench.measure.timing import synchronize
+from accelbench.measure.timing import IterationTimer, Timer, synchronize
 
 SIZES = {"cpu": 1536, "cuda": 8192}
 DTYPES = {
@@ -20,20 +27,45 @@ DTYPES = {
     "bfloat16": torch.bfloat16,
     "float16": torch.float16,
 }
-WARMUP, REPEATS = 2, 5
 
 
-def _time(fn, device: str) -> float:
-    for _ in range(WARMUP):
+@dataclass(frozen=True)
+class Schedule:
+    warmup_s: float = 1.0  # warm-up length
+    block_s: float = 0.1  # a timed block's target length (its call count is sized from it)
+    blocks: int = 7
+
+
+def per_call_s(
+    fn: Callable[[], object],
+    sync: Callable[[], None],
+    make_timer: Callable[[], Timer],
+    schedule: Schedule = Schedule(),
+    clock: Callable[[], float] = time.perf_counter,
+) -> float:
+    """Seconds per call of fn: warm up for schedule.warmup_s (synchronized per call), size a
+    block from the warm-up rate, time schedule.blocks blocks of back-to-back calls, median."""
+    calls, t0 = 0, clock()
+    while True:
         fn()
-    times = []
-    for _ in range(REPEATS):
-        synchronize(device)
-        t0 = time.perf_counter()
-        fn()
-        synchronize(device)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        sync()
+        calls += 1
+        elapsed = clock() - t0
+        if elapsed >= schedule.warmup_s:
+            break
+    per_block = max(1, math.ceil(schedule.block_s * calls / elapsed))
+    timer = make_timer()
+    for _ in range(schedule.blocks):
+        timer.start()
+        for _ in range(per_block):
+            fn()
+        timer.stop()
+    sync()
+    return statistics.median(timer.samples()) / per_block
+
+
+def _time(fn: Callable[[], object], device: str) -> float:
+    return per_call_s(fn, lambda: synchronize(device), lambda: IterationTimer(device))
 
 
 def matmul_tflops(device: str, dtype_key: str) -> float:
@@ -41,10 +73,11 @@ def matmul_tflops(device: str, dtype_key: str) -> float:
     gen = torch.Generator(device=device).manual_seed(0)
     a = torch.randn(n, n, device=device, dtype=DTYPES[dtype_key], generator=gen)
     b = torch.randn(n, n, device=device, dtype=DTYPES[dtype_key], generator=gen)
+    out = torch.empty_like(a)
     tf32 = torch.backends.cuda.matmul.allow_tf32
     torch.backends.cuda.matmul.allow_tf32 = dtype_key == "tf32"
     try:
-        seconds = _time(lambda: torch.mm(a, b), device)
+        seconds = _time(lambda: torch.mm(a, b, out=out), device)
     finally:
         torch.backends.cuda.matmul.allow_tf32 = tf32
     return 2 * n**3 / seconds / 1e12
@@ -61,7 +94,15 @@ def copy_gbps(device: str) -> float:
 
 def measure(device: str, dtype_keys: tuple[str, ...]) -> dict:
     """{"matmul_tflops": {dtype: value or None}, "copy_gbps", "matmul_size", "reasons"}."""
-    out: dict = {"device": device, "matmul_size": SIZES[device], "matmul_tflops": {}, "reasons": {}}
+    s = Schedule()
+    out: dict = {
+        "device": device,
+        "matmul_size": SIZES[device],
+        "matmul_tflops": {},
+        "reasons": {},
+        "method": f"{s.warmup_s:g} s warm-up, median of {s.blocks} blocks of back-to-back "
+        f"calls (~{s.block_s:g} s each), " + ("CUDA events" if device == "cuda" else "host clock"),
+    }
     for key in dtype_keys:
         if device == "cpu" and key in ("tf32", "float16"):
             out["matmul_tflops"][key] = None

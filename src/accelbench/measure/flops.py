@@ -6,20 +6,81 @@ sequence length, d hidden size); training = 3x forward. Padded tokens are comput
 
 from __future__ import annotations
 
-# Dense (no sparsity) peak TFLOP/s per GPU and compute dtype, from the vendors' datasheets:
-# A100 SXM: NVIDIA A100 datasheet (fp32 19.5, tf32 156, bf16/fp16 312).
-# H100 SXM and H200 SXM: NVIDIA H100/H200 datasheets (fp32 67, tf32 494.5, bf16/fp16 989.5).
-# L4: NVIDIA L4 datasheet (fp32 30.3, tf32 60, bf16/fp16 121).
-# L40S: NVIDIA L40S datasheet (fp32 91.6, tf32 183, bf16/fp16 362).
-# RTX 4090: Ada whitepaper, fp32 accumulate (fp32 82.6, tf32 82.6, bf16/fp16 165.2).
-PEAK_TFLOPS: dict[str, dict[str, float]] = {
-    "A100": {"float32": 19.5, "tf32": 156.0, "bfloat16": 312.0, "float16": 312.0},
-    "H100": {"float32": 67.0, "tf32": 494.5, "bfloat16": 989.5, "float16": 989.5},
-    "H200": {"float32": 67.0, "tf32": 494.5, "bfloat16": 989.5, "float16": 989.5},
-    "L4": {"float32": 30.3, "tf32": 60.0, "bfloat16": 121.0, "float16": 121.0},
-    "L40S": {"float32": 91.6, "tf32": 183.0, "bfloat16": 362.0, "float16": 362.0},
-    "RTX 4090": {"float32": 82.6, "tf32": 82.6, "bfloat16": 165.2, "float16": 165.2},
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Part:
+    """One GPU product: its full SM count and dense (no sparsity) peak TFLOP/s per dtype."""
+
+    product: str
+    sms: int
+    fp32: float
+    tf32: float
+    bf16: float  # = fp16 on every part below
+
+    def peak(self, dtype: str) -> float | None:
+        return {"float32": self.fp32, "tf32": self.tf32, "bfloat16": self.bf16}.get(
+            dtype, self.bf16 if dtype == "float16" else None
+        )
+
+
+# Datasheet figures (Tensor Core rates are the datasheets' sparse figures halved):
+_H100_SXM = Part("H100 SXM5", 132, 67.0, 494.5, 989.5)  # NVIDIA H100 datasheet, SXM column
+_H100_PCIE = Part("H100 PCIe", 114, 51.0, 378.0, 756.5)  # NVIDIA H100 datasheet, PCIe column
+_H100_NVL = Part("H100 NVL", 132, 60.0, 417.5, 835.5)  # NVIDIA H100 datasheet, NVL column
+_H200_SXM = Part("H200 SXM", 132, 67.0, 494.5, 989.5)  # NVIDIA H200 datasheet, SXM column
+_H200_NVL = Part("H200 NVL", 132, 60.0, 417.5, 835.5)  # NVIDIA H200 datasheet, NVL column
+_A100 = Part("A100", 108, 19.5, 156.0, 312.0)  # NVIDIA A100 datasheet (SXM4 and PCIe alike)
+# The device names torch.cuda.get_device_name() and NVML report, matched exactly (spaces
+# collapsed, case ignored): a substring match would give an H100 PCIe or NVL, or an H200 NVL,
+# the SXM part's peak.
+PARTS: dict[str, Part] = {
+    "NVIDIA H100 80GB HBM3": _H100_SXM,
+    "NVIDIA H100 PCIe": _H100_PCIE,
+    "NVIDIA H100 NVL": _H100_NVL,
+    "NVIDIA H200": _H200_SXM,
+    "NVIDIA H200 NVL": _H200_NVL,
+    "NVIDIA A100-SXM4-40GB": _A100,
+    "NVIDIA A100-SXM4-80GB": _A100,
+    "NVIDIA A100-PCIE-40GB": _A100,
+    "NVIDIA A100 80GB PCIe": _A100,
+    "NVIDIA L4": Part("L4", 58, 30.3, 60.0, 121.0),  # NVIDIA L4 datasheet
+    "NVIDIA L40S": Part("L40S", 142, 91.6, 183.0, 362.0),  # NVIDIA L40S datasheet
+    # Ada whitepaper, fp32 accumulate
+    "NVIDIA GeForce RTX 4090": Part("RTX 4090", 128, 82.6, 82.6, 165.2),
 }
+
+
+def _norm(name: str) -> str:
+    return " ".join(name.split()).lower()
+
+
+_BY_NAME = {_norm(name): part for name, part in PARTS.items()}
+
+
+def find_peak(gpu_name: str | None, dtype: str, sms: int | None = None) -> tuple[float | None, str]:
+    """(datasheet dense peak, its source) for the exact product, or (None, why not).
+
+    A MIG slice (the name says MIG, or fewer SMs than the full part) gets no peak rather than
+    one scaled by its SM count: its share of the part's clocks, power and memory bandwidth is
+    on no datasheet. Its MFU against the ceiling measured on the slice still applies."""
+    if not gpu_name:
+        return None, "CPU: no peak table"
+    if "mig" in _norm(gpu_name).split():
+        return None, f"{gpu_name} is a MIG slice: no datasheet peak (MFU vs ceiling applies)"
+    part = _BY_NAME.get(_norm(gpu_name))
+    if part is None:
+        return None, f"no datasheet peak for {gpu_name} (exact product names only)"
+    if sms is not None and sms < part.sms:
+        return None, (
+            f"{gpu_name} shows {sms} of the part's {part.sms} SMs (a MIG slice or a "
+            "restricted part): no datasheet peak (MFU vs ceiling applies)"
+        )
+    peak = part.peak(dtype)
+    if peak is None:
+        return None, f"no {dtype} peak for {part.product}"
+    return peak, f"datasheet: {part.product}, dense"
 
 
 def encoder_shape(config) -> dict:
@@ -38,24 +99,13 @@ def step_flops(shape: dict, batch: int, seq: int, train: bool) -> float:
     return forward_flops(shape, batch, seq) * (3 if train else 1)
 
 
-def peak_for(gpu_name: str | None, dtype: str) -> float | None:
-    """Datasheet dense peak for a GPU name as torch reports it, or None if unknown."""
-    if not gpu_name:
-        return None
-    for key in sorted(PEAK_TFLOPS, key=len, reverse=True):
-        if key.lower() in gpu_name.lower():
-            return PEAK_TFLOPS[key].get(dtype)
-    return None
-
-
-def mfu(achieved_tflops: float, gpu_name: str | None, dtype: str) -> dict:
-    peak = peak_for(gpu_name, dtype)
+def mfu(achieved_tflops: float, gpu_name: str | None, dtype: str, sms: int | None = None) -> dict:
+    peak, note = find_peak(gpu_name, dtype, sms)
     if peak is None:
-        why = "CPU: no peak table" if not gpu_name else f"no datasheet peak for {gpu_name}"
-        return {"mfu": None, "peak_tflops": None, "peak_source": None, "mfu_reason": why}
+        return {"mfu": None, "peak_tflops": None, "peak_source": None, "mfu_reason": note}
     return {
         "mfu": achieved_tflops / peak,
         "peak_tflops": peak,
-        "peak_source": "datasheet",
+        "peak_source": note,
         "mfu_reason": None,
     }

@@ -9,6 +9,7 @@ not say, the answer is None, never a guess.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -38,7 +39,14 @@ DTYPES = (  # first match wins: tf32 and bf16 before the f32/f16 they contain
     ("int8", ("int8", "i8816", "imma", "s8s8")),
     ("fp32", ("f32", "sgemm", "float")),
 )
-REDUCED = ("tf32", "bf16", "fp16", "int8")  # only Tensor Core kernels run these in libraries
+REDUCED = ("tf32", "bf16", "fp16", "int8", "fp8")  # only Tensor Core kernels run these in libraries
+
+# cuBLASLt's run-time generated Hopper/Blackwell GEMMs: nvjet[_smNN]_<types>_<tile>_..., the
+# type letters being the input(s), the compute type and the output: `tst` bf16 in, fp32
+# compute, bf16 out; `tss` bf16 in, fp32 out; `hsh`/`hss` fp16; `sss` fp32, `sss_tf32` fp32
+# through TF32; `qqtst` fp8 (e4m3) A and B, bf16 out. The operand dtype is the first letter.
+NVJET = re.compile(r"nvjet_(?:sm\d+[a-z]?_)?([a-z]{3,5})_")
+NVJET_LETTERS = {"t": "bf16", "h": "fp16", "s": "fp32", "q": "fp8"}
 
 
 @dataclass(frozen=True)
@@ -48,8 +56,19 @@ class KernelClass:
     dtype: str | None
 
 
+def nvjet_dtype(name: str) -> str | None:
+    """Operand dtype of an nvjet GEMM from its type letters; None when the name has none."""
+    match = NVJET.search(name.lower())
+    if match is None:
+        return None
+    dtype = NVJET_LETTERS.get(match.group(1)[0])
+    return "tf32" if dtype == "fp32" and "_tf32" in name.lower() else dtype
+
+
 def kernel_dtype(name: str) -> str | None:
     low = name.lower()
+    if "nvjet" in low:
+        return nvjet_dtype(low)
     return next((d for d, tokens in DTYPES if any(t in low for t in tokens)), None)
 
 
@@ -64,6 +83,8 @@ def classify(name: str) -> KernelClass:
     dtype = kernel_dtype(low)
     if any(t in low for t in SIMT):
         tc: bool | None = False
+    elif "nvjet" in low and dtype == "fp32":
+        tc = None  # an nvjet name does not say how strict fp32 was computed
     elif any(t in low for t in TENSOR_CORE) or dtype in REDUCED:
         tc = True
     else:

@@ -64,6 +64,16 @@ COLUMNS = [
     "delta_f1_high",
     "f1_verdict",
     "f1_meaningful",
+    "dev_f1",
+    "best_dev_f1",
+    "target_f1",
+    "target_reached",
+    "steps_to_target",
+    "sentences_to_target",
+    "time_to_target_train_s",
+    "time_to_target_wall_s",
+    "undertrained",
+    "undertrained_reason",
     "argmax_agreement",
     "max_abs_logit_diff",
     "final_loss",
@@ -81,6 +91,19 @@ COLUMNS = [
     "run_id",
     "duration_s",
 ]
+# training toward quality (measure/convergence.py), as recorded
+QUALITY = (
+    "dev_f1",
+    "best_dev_f1",
+    "target_f1",
+    "target_reached",
+    "steps_to_target",
+    "sentences_to_target",
+    "time_to_target_train_s",
+    "time_to_target_wall_s",
+    "undertrained",
+    "undertrained_reason",
+)
 # per-record columns that the rows of one cell's repeats are combined from
 PER_RECORD = ("repeat", "delta_f1_seeds")
 
@@ -130,12 +153,13 @@ def _row(rec: dict, run: str = "") -> dict:
         "latency_p99_ms": lat.get("p99"),
         "step_p50_ms": step.get("p50"),
         "step_p99_ms": step.get("p99"),
-        "cv": (lat or step).get("cv"),
+        "cv": (m.get("device_time_ms") or lat or step).get("cv"),  # what the verdict judged
         "cv_basis": m.get("cv_basis"),
         "f1": m.get("f1"),
         "delta_f1": m.get("delta_f1"),
         "delta_f1_seeds": m.get("delta_f1_seeds"),
         "f1_verdict": m.get("f1_verdict"),
+        **{k: m.get(k) for k in QUALITY},
         "f1_meaningful": m.get("f1_meaningful"),
         "argmax_agreement": m.get("argmax_agreement"),
         "max_abs_logit_diff": m.get("max_abs_logit_diff"),

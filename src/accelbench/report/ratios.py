@@ -44,7 +44,8 @@ def timing(record: dict) -> Timing:
     if record["spec"]["workload"] == "train":
         seconds, strata = list(samples.get("step_time_s") or []), 1
     else:
-        seconds = list(samples.get("latency_s") or [])
+        # CUDA inference: the back-to-back loop's device times, not the request latencies
+        seconds = list(samples.get("device_time_s") or samples.get("latency_s") or [])
         strata = int((record.get("metrics") or {}).get("distinct_batches") or 1)
     return Timing(seconds, _sentences(record, len(seconds)), strata)
 

@@ -24,6 +24,7 @@ from accelbench.report.tables import (
     num,
     workload_table,
 )
+from accelbench.report.training import time_to_target_table, undertrained_notes
 
 TITLES = {"train": "Training (fine-tuning)", "infer": "Inference"}
 
@@ -108,6 +109,9 @@ def _workload(df: pd.DataFrame, workload: str, curves: dict) -> list[Block]:
             f"{workload}: throughput vs {what}",
         )
     if workload == "train":
+        target = time_to_target_table(df)
+        out += [Heading("Time to target F1"), target] if target is not None else []
+        out += undertrained_notes(df)
         out += _figure(
             "scaling_train",
             plots.scaling(measured),
@@ -119,14 +123,15 @@ def _workload(df: pd.DataFrame, workload: str, curves: dict) -> list[Block]:
 
 
 def _loss_curves(runs: Sequence[Run], df: pd.DataFrame) -> dict[str, list]:
-    records = [rec for run in runs for rec in run.records]
+    first = {(run.name, rec["cell_id"]): rec for run in runs for rec in reversed(run.records)}
     train = df[(df["workload"] == "train") & df["status"].isin(MEASURED)]
     names = cell_labels(train)
-    return {
-        names.loc[i]: (train.loc[i, "precision"], records[i]["metrics"]["loss_curve"])
-        for i in train.index
-        if records[i].get("metrics", {}).get("loss_curve")
-    }
+    out = {}
+    for i in train.index:
+        rec = first[(train.loc[i, "run"], train.loc[i, "cell_id"])]
+        if (rec.get("metrics") or {}).get("loss_curve"):
+            out[names.loc[i]] = (train.loc[i, "precision"], rec["metrics"]["loss_curve"])
+    return out
 
 
 def build(runs: Sequence[Run]) -> tuple[list[Block], pd.DataFrame]:

@@ -25,6 +25,12 @@ MEAN = (
     "achieved_tflops",
     "mfu",
     "scaling_efficiency",
+    "dev_f1",
+    "best_dev_f1",
+    "steps_to_target",  # over the repeats that reached the target
+    "sentences_to_target",
+    "time_to_target_train_s",
+    "time_to_target_wall_s",
 )
 MAX = ("max_abs_logit_diff", "peak_rss_mb", "cuda_peak_allocated_mb", "cuda_peak_reserved_mb")
 
@@ -55,6 +61,11 @@ def _combine(group: pd.DataFrame, speed: pd.Series | None) -> dict:
         out[column] = measured[column].mean()
     for column in MAX:
         out[column] = measured[column].max()
+    for flag in ("target_reached", "undertrained"):  # all repeats reached / any undertrained
+        known = measured[flag].dropna()
+        out[flag] = (
+            (known.all() if flag == "target_reached" else known.any()) if len(known) else None
+        )
     sps = mean_ci(measured["samples_per_s"].tolist())
     out.update(samples_per_s=sps.mean, samples_per_s_low=sps.low, samples_per_s_high=sps.high)
     out["between_cv"] = sps.stdev / sps.mean if sps.stdev is not None and sps.mean else None

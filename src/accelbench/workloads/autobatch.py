@@ -26,12 +26,18 @@ class OutOfMemory(RuntimeError):
     """No batch fits: reported as the cell's `oom` status."""
 
 
+# what device out-of-memory errors say: CUDA and torch ("CUDA out of memory", "CUDA error: out
+# of memory"), ONNX Runtime's BFC arena ("... Failed to allocate memory for requested buffer of
+# size N"), cuBLAS failing its workspace (CUBLAS_STATUS_ALLOC_FAILED)
+OOM_MESSAGES = ("out of memory", "failed to allocate memory", "cublas_status_alloc_failed")
+
+
 def is_oom(exc: BaseException) -> bool:
     import torch
 
-    return isinstance(exc, torch.cuda.OutOfMemoryError | OutOfMemory) or (
-        "out of memory" in str(exc).lower()
-    )
+    if isinstance(exc, torch.cuda.OutOfMemoryError | OutOfMemory):
+        return True
+    return any(m in str(exc).lower() for m in OOM_MESSAGES)
 
 
 def free_device_cache(device: str) -> None:

@@ -1,8 +1,17 @@
-"""Inference over the test split: an untimed accuracy pass (F1, parity), then the timed loop."""
+"""Inference over the test split: an untimed accuracy pass (F1, parity), then the timed loops.
+
+Before any timer starts, every distinct batch shape is called `session.warm_calls` times (3
+where CUDA graphs are recorded), then `--warmup-iters` more calls. Throughput: back-to-back
+calls timed per iteration (CUDA events on CUDA), the telemetry window around them. Request
+latency: on CUDA a second loop, host time per call with the device synchronized after each;
+on CPU the calls are synchronous, so the one loop measures both.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,20 +29,25 @@ from accelbench.data.models import (
 )
 from accelbench.measure.accuracy import parity
 from accelbench.measure.kernel_profile import profile_call
-from accelbench.measure.stats import repeat_cv, summarize, verdict
-from accelbench.measure.telemetry import Telemetry, stability_reasons
-from accelbench.measure.timing import timed_loop
+from accelbench.measure.memory import reset_peaks
+from accelbench.measure.stats import repeat_cv
+from accelbench.measure.telemetry import Telemetry
+from accelbench.measure.timing import (
+    RequestTimer,
+    TimedResult,
+    synchronize,
+    timed_loop,
+    warm_shapes,
+)
 from accelbench.workloads import autobatch
 from accelbench.workloads.common import (
     SYNTHETIC_LABELS,
-    compute_figures,
     evaluate,
     load_cell_data,
     make_batches_for_eval,
-    memory_stats,
-    reset_memory,
     to_device,
 )
+from accelbench.workloads.metrics import TimedWork, build, memory_figures
 from accelbench.workloads.reference import read_reference, write_reference
 
 
@@ -42,12 +56,18 @@ def checkpoint_dir(cell: CellSpec, run_dir: Path) -> str:
 
 
 def _search_batch(
-    session: InferSession, make: Callable[[CellSpec], list[Batch]], cell: CellSpec, cap: int
+    backend: Backend, model, make: Callable[[CellSpec], list[Batch]], cell: CellSpec, cap: int
 ) -> autobatch.Search:
-    """Time whole passes over the same sentences at each candidate batch."""
+    """Time whole passes over the same sentences at each candidate batch, each trial on a
+    session of its own: memory a runtime's allocator grew to (or ran out of) in one trial
+    does not carry into the next."""
 
     def measure(batch: int) -> float:
-        device_batches = to_device(make(replace(cell, batch_size=batch)), cell.device)
+        trial = replace(cell, batch_size=batch)
+        batches = make(trial)
+        session = backend.prepare_infer(model, trial, batches[0])
+        device_batches = to_device(batches, cell.device)
+        warm_shapes(session.logits, device_batches, session.warm_calls, _signature)
 
         def once() -> int:
             for b in device_batches:
@@ -57,6 +77,59 @@ def _search_batch(
         return autobatch.rate(once, cell.device)
 
     return autobatch.search(measure, cap, cell.device)
+
+
+def _signature(batch: Batch) -> tuple[int, int, bool]:
+    return batch.signature
+
+
+def time_inference(
+    session: InferSession,
+    items: Sequence[Batch],
+    device: str,
+    config: RunConfig,
+    window: AbstractContextManager | None = None,
+    on_iter: Callable[[], None] | None = None,
+    clock: Callable[[], float] = time.perf_counter,
+) -> tuple[TimedResult, TimedResult | None]:
+    """(throughput loop, request-latency loop or None where the throughput loop is one).
+
+    Every distinct shape gets `session.warm_calls` calls first, so no shape compiles or
+    records a CUDA graph inside a timed iteration; one that compiles anyway is left out."""
+    warm_shapes(session.logits, items, session.warm_calls, _signature)
+    min_iters = max(config.min_iters, 2 * len(items))
+
+    def loop(**kw) -> TimedResult:
+        return timed_loop(
+            session.logits,
+            items,
+            device,
+            config.warmup_iters,
+            min_iters,
+            config.min_time,
+            on_iter=on_iter,
+            clock=clock,
+            compiles=lambda: session.compiling_calls,
+            **kw,
+        )
+
+    throughput = loop(window=window)
+    if device != "cuda":
+        return throughput, None
+    return throughput, loop(timer=RequestTimer(lambda: synchronize(device), clock))
+
+
+def _work(result: TimedResult, distinct: int) -> TimedWork:
+    repeated = distinct > 1
+    return TimedWork(
+        result.samples_s,
+        sum(b.size for b in result.items),
+        sum(b.real_tokens for b in result.items),
+        [tuple(b.input_ids.shape) for b in result.items],
+        "repeats of the same batch" if repeated else "batch latency",
+        repeat_cv(result.samples_s, [id(b) for b in result.items]) if repeated else None,
+        result.dropped,
+    )
 
 
 def run_infer(
@@ -87,13 +160,11 @@ def run_infer(
         def make(c: CellSpec) -> list[Batch]:
             return make_batches_for_eval(data, c)
 
-    first = replace(cell, batch_size=min(autobatch.START, cap)) if cell.auto_batch else cell
-    batches = make(first)
-    session = backend.prepare_infer(model, first, batches[0])
-    found = _search_batch(session, make, cell, cap) if cell.auto_batch else None
+    found = _search_batch(backend, model, make, cell, cap) if cell.auto_batch else None
     if found is not None:
         cell = replace(cell, batch_size=found.chosen)
-        batches = make(cell)
+    batches = make(cell)
+    session = backend.prepare_infer(model, cell, batches[0])
     if data is not None:
         word_logits, scores = evaluate(session, data, batches, cell.device)
         metrics.update(
@@ -122,49 +193,27 @@ def run_infer(
                 )
 
     device_batches = to_device(batches, cell.device)
-    reset_memory(cell.device)
-    min_iters = max(config.min_iters, 2 * len(batches))
-    with Telemetry(cell.device) as telemetry:
-        result = timed_loop(
-            session.logits,
-            device_batches,
-            cell.device,
-            config.warmup_iters,
-            min_iters,
-            config.min_time,
-            on_iter=lambda: progress(1),
-        )
-    keys = [id(b) for b in result.items]
-    by_id = {id(d): b for d, b in zip(device_batches, batches, strict=True)}
-    cpu_items = [by_id[k] for k in keys]
-    tele = telemetry.summary(sum(b.size for b in cpu_items))
-    total = result.total_s
-    latency = summarize(result.samples_s, 1e3)
-    if len(batches) > 1:
-        latency["cv"] = repeat_cv(result.samples_s, keys)
+    reset_peaks(cell.device)
+    telemetry = Telemetry(cell.device)
+    throughput, latency = time_inference(
+        session, device_batches, cell.device, config, telemetry, on_iter=lambda: progress(1)
+    )
+    work = _work(throughput, len(batches))
     metrics.update(
-        {
-            "samples_per_s": sum(b.size for b in cpu_items) / total,
-            "tokens_per_s": sum(b.real_tokens for b in cpu_items) / total,
-            "padded_tokens_per_s": sum(b.input_ids.numel() for b in cpu_items) / total,
-            "latency_ms": latency,
-            "cv_basis": "repeats of the same batch" if len(batches) > 1 else "batch latency",
-            "stability": verdict(latency, stability_reasons(tele["telemetry"])),
-            "batch_size_ran": cell.batch_size,
-            "timed_batches": len(result.samples_s),
-            "distinct_batches": len(batches),
-            "inputs_resident_on_device": True,
-            **memory_stats(cell.device),
-            **tele,
-            **compute_figures(
-                model.config,
-                cell,
-                [tuple(b.input_ids.shape) for b in cpu_items],
-                total,
-                train=False,
-                run_dir=run_dir,
+        build(
+            cell,
+            work,
+            model_config=model.config,
+            run_dir=run_dir,
+            memory=memory_figures(cell.device, session),
+            # every sentence of the telemetry window, dropped iterations' too
+            telemetry=telemetry.summary(
+                work.sentences + sum(b.size for b in throughput.dropped_items)
             ),
-        }
+            latency=_work(latency, len(batches)) if latency is not None else None,
+        ),
+        distinct_batches=len(batches),
+        inputs_resident_on_device=True,
     )
     out["details"] = session.details()
     if found is not None:
@@ -173,5 +222,9 @@ def run_infer(
         _, out["details"]["kernel_profile"] = profile_call(
             lambda: session.logits(device_batches[0]), cell.precision
         )
-    out["samples"] = {"latency_s": result.samples_s}
+    out["samples"] = {"latency_s": (latency or throughput).samples_s}
+    if latency is not None:
+        out["samples"]["device_time_s"] = throughput.samples_s
+    # sentences of each throughput iteration: ratios between cells are per sentence
+    out["samples"]["sentences"] = [b.size for b in throughput.items]
     return out

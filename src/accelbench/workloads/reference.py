@@ -36,3 +36,9 @@ def read_reference(run_dir: Path) -> tuple[list[np.ndarray], dict] | None:
     with np.load(ref / "word_logits.npz") as npz:
         logits = [npz[f"arr_{i}"] for i in range(meta["sentences"])]
     return logits, meta
+
+
+def reference_dev_f1(run_dir: Path) -> float | None:
+    """The reference fine-tune's final dev F1, None when the run has none (yet)."""
+    path = reference_dir(run_dir) / "reference.json"
+    return json.loads(path.read_text()).get("dev_f1") if path.is_file() else None

@@ -1,0 +1,168 @@
+"""torch.compile cells: CUDA graphs from Inductor's mode options, the host-compiler probe, the
+attention mask of full batches, and (slow, real torch.compile on CPU) no timed training step
+that compiles."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from transformers.modeling_outputs import TokenClassifierOutput
+
+from accelbench.backends import compile as compile_backend
+from accelbench.backends.compile import CompiledInfer, CompiledTrain, CompileOptions
+from accelbench.backends.eager import TorchInfer, TorchTrain
+from accelbench.backends.precision import MODES
+from accelbench.config.specs import RunConfig, cell_for
+from accelbench.data.encode import Batch, synthetic_batch
+
+
+def _options(mode: str, device: str, padding: str = "dynamic") -> CompileOptions:
+    config = RunConfig(compile_mode=mode, runtimes=("compile",))
+    return CompileOptions.for_cell(cell_for(config, "infer", "compile", device, "bf16", padding))
+
+
+@pytest.mark.parametrize(
+    "mode,device,cudagraphs",
+    [
+        ("default", "cuda", False),
+        ("reduce-overhead", "cuda", True),
+        ("max-autotune", "cuda", True),  # max-autotune turns them on too
+        ("max-autotune-no-cudagraphs", "cuda", False),
+        ("reduce-overhead", "cpu", False),
+        ("max-autotune", "cpu", False),
+    ],
+)
+def test_cuda_graphs_follow_the_modes_own_options(mode, device, cudagraphs):
+    options = _options(mode, device)
+    assert options.cudagraphs is cudagraphs
+    assert options.details()["cudagraphs"] is cudagraphs
+    assert options.warm_calls == (3 if cudagraphs else 1)
+    if device == "cpu" and mode != "default":
+        assert "only on CUDA" in options.details()["compile_note"]
+
+
+def test_graph_keys_follow_the_shape_policy():
+    def batch(rows: int, width: int, full: bool = False) -> Batch:
+        ids = torch.ones(rows, width, dtype=torch.long)
+        return Batch(ids, ids, ids, tuple(range(rows)), rows * width - (0 if full else 1))
+
+    dynamic, static = _options("default", "cpu"), _options("default", "cpu", "bucket")
+    same = [batch(16, 40), batch(16, 57), batch(3, 40)]
+    assert len({dynamic.graph_key(b) for b in same}) == 1  # one symbolic graph
+    assert len({static.graph_key(b) for b in same}) == 3
+    assert dynamic.graph_key(batch(1, 40)) != dynamic.graph_key(batch(2, 40))  # 0/1 specialized
+    assert dynamic.graph_key(batch(16, 40, full=True)) != dynamic.graph_key(batch(16, 40))
+    graphs = _options("reduce-overhead", "cuda")  # CUDA graphs: one per shape, dynamic or not
+    assert len({graphs.graph_key(b) for b in same}) == 3
+
+
+def test_cuda_compile_without_a_host_c_compiler_is_unsupported(monkeypatch):
+    monkeypatch.setattr(compile_backend, "torch_capability", lambda *a: (True, ""))
+    monkeypatch.setattr(compile_backend, "_has_triton", lambda: True)
+    monkeypatch.delenv("CC", raising=False)
+    found = {"gcc": None, "clang": None}
+    monkeypatch.setattr(compile_backend.shutil, "which", lambda name: found.get(name))
+    cap = compile_backend.CompileBackend().probe("infer", "cuda", "bf16")
+    assert not cap.ok and "C compiler" in cap.reason and "gcc or clang" in cap.reason
+    found["clang"] = "/usr/bin/clang"
+    assert compile_backend.CompileBackend().probe("infer", "cuda", "bf16").ok
+    monkeypatch.setenv("CC", "/opt/nowhere/cc")  # Triton uses $CC when set, nothing else
+    assert "/opt/nowhere/cc" in compile_backend.compiler_missing("cuda")
+    monkeypatch.setattr(compile_backend, "_has_triton", lambda: False)
+    assert "Triton" in compile_backend.compiler_missing("cuda")
+
+
+class MaskProbe(torch.nn.Module):
+    """Logits 1 where the model was given no attention mask, 2 where it was given one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.ones(()))
+
+    def forward(self, input_ids, attention_mask=None, labels=None):
+        flag = 1.0 if attention_mask is None else 2.0
+        logits = torch.full(input_ids.shape, flag) * self.w
+        return TokenClassifierOutput(loss=logits.sum(), logits=logits)
+
+
+def _train(session_cls, **kw):
+    model = MaskProbe()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+    scheduler = torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0)
+    return session_cls(model, "cpu", MODES["fp32"], optimizer, scheduler, **kw)
+
+
+def test_full_batches_reach_eager_and_compiled_models_without_a_mask():
+    full = synthetic_batch(2, 8, 30522, 3, seed=0)
+    padded = Batch(full.input_ids, full.attention_mask, full.labels, full.index, 15)
+    options = _options("default", "cpu", "pad-max")
+    for session in (
+        TorchInfer(MaskProbe(), "cpu", MODES["fp32"]),
+        CompiledInfer(MaskProbe(), "cpu", MODES["fp32"], options),
+    ):
+        assert session.logits(full).unique().tolist() == [1.0]
+        assert session.logits(padded).unique().tolist() == [2.0]
+    for session in (
+        _train(TorchTrain),
+        _train(CompiledTrain, options=options, data_parallel=False),
+    ):
+        assert session.step([full]).item() == 16.0  # 2 x 8 ones
+        assert session.step([padded]).item() == 32.0
+
+
+# one subword per word (plus [CLS] and [SEP]): 7 training sentences of 4 to 22 tokens, not a
+# multiple of batch 3; bucket padding puts the shortest three at width 16, the rest at 32
+WORDS = [
+    "john", "went", "to", "paris", "and", "saw", "the", "man", "with", "his",
+    "dog", "in", "the", "park", "on", "a", "sunny", "day", "then", "home",
+]  # fmt: skip
+CORPUS_WORDS = (3, 5, 18, 4, 20, 6, 2)
+
+
+def _conll(directory: Path) -> Path:
+    lines = []
+    for n in CORPUS_WORDS:
+        lines += [f"{WORDS[j]} {'B-PER' if j == 0 else 'O'}" for j in range(n)] + [""]
+    text = "\n".join(lines)
+    for name in ("train.txt", "valid.txt", "test.txt"):
+        (directory / name).write_text(text)
+    return directory
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("padding", ["pad-max", "bucket", "dynamic"])
+def test_no_timed_training_step_compiles(padding, tiny_model_dir, tmp_path):
+    """Real torch.compile (Inductor, CPU): every graph the run needs is compiled before the
+    first step, the partial last batch of an epoch and every bucket width included."""
+    torch._dynamo.reset()  # graphs of an earlier test would serve this one's shapes
+    from accelbench.backends import get_backend
+    from accelbench.data.models import load_tokenizer, resolve_model
+    from accelbench.workloads.train import run_train, train_input
+
+    config = RunConfig(
+        model=str(tiny_model_dir),
+        dataset=f"conll:{_conll(tmp_path)}",
+        runtimes=("compile",),
+        paddings=(padding,),
+        batch_sizes=(3,),
+        seq_lens=(32,),
+        train_steps=6,
+    )
+    cell = cell_for(config, "train", "compile", "cpu", "fp32", padding)
+    inputs = train_input(cell, load_tokenizer(resolve_model(cell.model)))
+    examples = inputs.make_plan(cell, 6).examples()
+    signatures = {b.signature for b in examples}
+    assert any(rows == 1 for rows, _, _ in signatures)  # the epoch's partial batch is met
+    if padding == "bucket":
+        assert {width for _, width, _ in signatures} == {16, 32}
+    out = run_train(cell, config, get_backend("compile"), tmp_path, "cell", lambda n: None)
+    m, d = out["metrics"], out["details"]
+    assert m["timed_steps_compiled"] == 0
+    assert m["timed_steps"] == 6 - m["warmup_steps"]
+    assert d["compile_time_s"] > 0
+    options = CompileOptions.for_cell(cell)
+    assert d["compiling_calls"] == len(
+        {options.graph_key(b) for b in inputs.make_plan(cell, 6).examples()}
+    )

@@ -1,0 +1,130 @@
+"""The timing decisions on fakes: request latency, per-shape warm-up, compiling iterations left
+out, the ceiling schedule."""
+
+from __future__ import annotations
+
+import pytest
+
+from accelbench.config.specs import RunConfig
+from accelbench.measure.ceilings import Schedule, per_call_s
+from accelbench.measure.timing import IterationTimer, RequestTimer, timed_loop, warm_shapes
+from accelbench.workloads.infer import time_inference
+
+
+class Clock:
+    """A fake clock that advances only when told (work) or by a fixed tick per read."""
+
+    def __init__(self, tick: float = 0.0) -> None:
+        self.t, self.tick = 0.0, tick
+
+    def __call__(self) -> float:
+        self.t += self.tick
+        return self.t
+
+
+def test_request_latency_waits_for_the_device_after_every_call():
+    clock = Clock()
+    queued = []
+
+    def call(seconds: float) -> None:  # launches return at once; the device works later
+        queued.append(seconds)
+
+    def sync() -> None:  # the host waits for the queued work
+        clock.t += sum(queued)
+        queued.clear()
+
+    timer = RequestTimer(sync, clock)
+    result = timed_loop(call, [0.002, 0.005], "cpu", 0, 4, 0.0, clock=clock, timer=timer, sync=sync)
+    assert result.samples_s == pytest.approx([0.002, 0.005, 0.002, 0.005])
+
+
+def test_back_to_back_timer_does_not_wait_for_the_device():
+    clock = Clock()
+    synced = []
+    result = timed_loop(
+        lambda _: None, [1], "cpu", 0, 3, 0.0, clock=clock, sync=lambda: synced.append(1)
+    )
+    assert len(result.samples_s) == 3
+    assert synced == [1, 1]  # after the warm-up and after the loop, never per iteration
+
+
+def test_iterations_that_compiled_are_left_out_and_counted():
+    compiles = {"n": 0}
+
+    def call(item: str) -> None:
+        if item == "new":
+            compiles["n"] += 1
+
+    items = ["a", "new", "b"]
+    clock = Clock(tick=1.0)
+    result = timed_loop(call, items, "cpu", 0, 4, 0.0, clock=clock, compiles=lambda: compiles["n"])
+    assert result.dropped == 2 and result.dropped_items == ["new", "new"]
+    assert "new" not in result.items
+    assert len(result.items) == 4  # the minimum counts kept iterations only
+    assert len(result.samples_s) == len(result.items)
+
+
+def test_warm_shapes_calls_each_distinct_key_n_times_in_first_seen_order():
+    calls = []
+    made = warm_shapes(calls.append, ["a1", "b1", "a2", "c1"], 3, key=lambda s: s[0])
+    assert made == 9
+    assert calls == ["a1"] * 3 + ["b1"] * 3 + ["c1"] * 3
+
+
+class Batch:
+    def __init__(self, rows: int, width: int) -> None:
+        self.signature = (rows, width, True)
+        self.size, self.real_tokens = rows, rows * width
+
+
+class FakeSession:
+    """Records every call and whether the timed loop had started (first clock read)."""
+
+    compiling_calls = 0
+
+    def __init__(self, warm_calls: int) -> None:
+        self.warm_calls = warm_calls
+        self.calls: list[tuple[tuple, bool]] = []
+        self.timing = False
+
+    def logits(self, batch: Batch) -> None:
+        self.calls.append((batch.signature, self.timing))
+
+
+@pytest.mark.parametrize("warm_calls", [1, 3])
+def test_every_shape_is_called_warm_calls_times_before_the_timer_starts(warm_calls):
+    session = FakeSession(warm_calls)
+    items = [Batch(16, w) for w in (12, 20, 12, 33, 20)] + [Batch(5, 20)]
+
+    ticks = Clock(tick=1.0)
+
+    def clock() -> float:
+        session.timing = True
+        return ticks()
+
+    config = RunConfig(warmup_iters=1, min_iters=1, min_time=1e-6)
+    throughput, latency = time_inference(session, items, "cpu", config, clock=clock)
+    assert latency is None  # CPU: the one loop is the request latency too
+    before = [sig for sig, timing in session.calls if not timing]
+    for batch in items:
+        assert before.count(batch.signature) >= warm_calls
+    assert len(throughput.samples_s) == 2 * len(items)  # at least two passes over the batches
+
+
+def test_ceiling_warms_up_a_second_then_times_blocks_of_back_to_back_calls():
+    clock = Clock()
+    calls, syncs = [], []
+
+    def fn() -> None:  # 10 ms of work per call
+        calls.append(clock.t)
+        clock.t += 0.01
+
+    schedule = Schedule(warmup_s=1.0, block_s=0.1, blocks=5)
+    per_call = per_call_s(
+        fn, lambda: syncs.append(len(calls)), lambda: IterationTimer("cpu", clock), schedule, clock
+    )
+    assert per_call == pytest.approx(0.01)
+    warmup_calls = 100  # 1 s of 10 ms calls, each synchronized
+    assert syncs[:warmup_calls] == list(range(1, warmup_calls + 1))
+    assert len(calls) == warmup_calls + 5 * 10  # 5 blocks of 10 calls, no sync inside a block
+    assert syncs[warmup_calls:] == [len(calls)]
