@@ -12,7 +12,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from accelbench.report.frame import is_false
-from accelbench.report.labels import cell_labels
+from accelbench.report.labels import cell_labels, is_auto
 
 PALETTE = {
     "fp32": "#4C72B0",
@@ -160,6 +160,9 @@ def latency(df: pd.DataFrame) -> Figure | None:
 def sweep(df: pd.DataFrame, workload: str, axis: str) -> Figure | None:
     """Throughput against batch size or sequence length, one line per other coordinate."""
     part = df[(df["workload"] == workload) & df["samples_per_s"].notna()]
+    if axis == "batch_size":  # an auto cell sits at the batch its search chose
+        ran = part["batch_size"].where(~part["batch_size"].map(is_auto), part["batch_size_ran"])
+        part = part.assign(batch_size=pd.to_numeric(ran, errors="coerce")).dropna(subset=[axis])
     if part[axis].nunique() < 2:
         return None
     metric, unit = (
