@@ -139,6 +139,7 @@ class OrtBackend:
 
     name = "ort"
     fused = False
+    serves = True  # dynamic batch axis: batch 1 runs as any other
 
     def probe(self, workload: str, device: str, precision: str) -> Capability:
         ok, reason = ort_capability(workload, device, precision)

@@ -39,7 +39,7 @@ class Encoded:
 class Batch:
     input_ids: torch.Tensor
     attention_mask: torch.Tensor
-    labels: torch.Tensor
+    labels: torch.Tensor | None  # None where no labels are known (served requests)
     index: tuple[int, ...]
     real_tokens: int
 
@@ -51,7 +51,7 @@ class Batch:
         return Batch(
             self.input_ids.to(device, non_blocking=non_blocking),
             self.attention_mask.to(device, non_blocking=non_blocking),
-            self.labels.to(device, non_blocking=non_blocking),
+            None if self.labels is None else self.labels.to(device, non_blocking=non_blocking),
             self.index,
             self.real_tokens,
         )
@@ -87,7 +87,8 @@ def encode(
     )
 
 
-def _pad_to(length: int, policy: str, seq_len: int) -> int:
+def padded_width(length: int, policy: str, seq_len: int) -> int:
+    """The width a batch whose longest sentence has `length` tokens is padded to."""
     if policy == "pad-max":
         return seq_len
     if policy == "bucket":
@@ -96,7 +97,7 @@ def _pad_to(length: int, policy: str, seq_len: int) -> int:
 
 
 def collate(enc: Encoded, index: Sequence[int], policy: str, seq_len: int, pad_id: int) -> Batch:
-    width = _pad_to(max(len(enc.input_ids[i]) for i in index), policy, seq_len)
+    width = padded_width(max(len(enc.input_ids[i]) for i in index), policy, seq_len)
     ids = torch.full((len(index), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(index), width), dtype=torch.long)
     labels = torch.full((len(index), width), IGNORE, dtype=torch.long)

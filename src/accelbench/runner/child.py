@@ -88,6 +88,10 @@ def execute(payload: dict, rank: Rank = SINGLE) -> dict:
     with _progress_bar(cell, rank.leader) as bar:
         if cell.workload == "train":
             return run_train(cell, config, backend, run_dir, role, bar.update, rank)
+        if cell.workload == "serve":
+            from accelbench.workloads.serve import run_serve
+
+            return run_serve(cell, config, backend, run_dir, bar.update)
         return run_infer(cell, config, backend, run_dir, bar.update)
 
 

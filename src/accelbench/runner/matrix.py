@@ -20,6 +20,7 @@ from accelbench.runner.distributed import torchrun_world
 from accelbench.runner.store import SCHEMA_VERSION, ResultStore
 
 RUN_FILE = "run.json"
+INFERS = {"infer", "serve"}  # workloads that infer with the run's checkpoint
 
 
 def validate_inputs(config: RunConfig) -> None:
@@ -47,6 +48,8 @@ def probe(cell: CellSpec) -> tuple[bool, str]:
     cap = backend.probe(cell.workload, cell.device, cell.precision)
     if cap.ok and cell.nproc > 1 and not getattr(backend, "data_parallel", False):
         return False, f"runtime {cell.runtime} has no data-parallel (multi-process) training"
+    if cap.ok and cell.workload == "serve" and not getattr(backend, "serves", False):
+        return False, f"runtime {cell.runtime} has no serving path (any batch size from 1)"
     return cap.ok, cap.reason
 
 
@@ -116,11 +119,11 @@ def plan_cells(config: RunConfig) -> list[tuple[CellSpec, str]]:
     cells = [(c, ROLE_CELL) for c in expand(config)]
     ref = None if config.synthetic else reference_cell(config)
     if ref is not None and config.checkpoint:
-        if "infer" in config.workloads:
+        if INFERS & set(config.workloads):
             cells.insert(0, (ref, ROLE_REFERENCE_EVAL))
     elif ref is not None:
         in_matrix = any(c.cell_id == ref.cell_id for c, _ in cells)
-        if in_matrix or "infer" in config.workloads:
+        if in_matrix or INFERS & set(config.workloads):
             cells = [(ref, ROLE_REFERENCE)] + [(c, r) for c, r in cells if c.cell_id != ref.cell_id]
     return with_scaling_baselines(cells)
 
@@ -337,7 +340,7 @@ def run_as_ranks(
 
 
 def needs_reference(cell: CellSpec) -> bool:
-    return cell.workload == "infer" and cell.checkpoint == "run-reference"
+    return cell.workload in INFERS and cell.checkpoint == "run-reference"
 
 
 def one_line(record: dict) -> str:
@@ -345,8 +348,10 @@ def one_line(record: dict) -> str:
     if record["status"] not in ("ok", "numeric_fail"):
         return f"{record['status']}: {record['reason']}"
     parts = [record["status"]]
-    if "samples_per_s" in m:
+    if m.get("samples_per_s") is not None:
         parts.append(f"{m['samples_per_s']:.1f} seq/s, {m['tokens_per_s']:.0f} tok/s")
+    if m.get("scenario_result"):
+        parts.append(m["scenario_result"])
     if m.get("f1") is not None:
         parts.append(f"F1 {m['f1'] * 100:.1f}")
     if m.get("scaling_efficiency") is not None:

@@ -33,3 +33,14 @@ def read_reference(run_dir: Path) -> tuple[list[np.ndarray], dict] | None:
     with np.load(ref / "word_logits.npz") as npz:
         logits = [npz[f"arr_{i}"] for i in range(meta["sentences"])]
     return logits, meta
+
+
+def below_reference(f1: float, reference_f1: float, tolerance_points: float) -> str | None:
+    """Why a cell is `numeric_fail`: its entity F1 is more than `tolerance_points` below the
+    reference's; None when it is within."""
+    if f1 >= reference_f1 - tolerance_points / 100:
+        return None
+    return (
+        f"entity F1 {f1:.4f} is more than {tolerance_points:g} point(s) below the fp32 eager "
+        f"reference {reference_f1:.4f}"
+    )

@@ -1,0 +1,122 @@
+"""The server scenario's result: the highest target QPS that LoadGen judges VALID at the p99
+latency bound, found by bracketing and then bisecting over LoadGen performance runs.
+
+Every run is a trial of its own (its logs in their own directory) and is kept: target QPS,
+achieved QPS, p50/p90/p99, LoadGen's verdict and reasons, and the batches the SUT formed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from accelbench.measure.loadgen_log import LoadGenResult
+from accelbench.workloads.loadgen_runs import RunSettings, run_performance
+from accelbench.workloads.sut import Sut
+
+PRECISION = 0.10  # stop when the lowest INVALID QPS is within 10 % of the highest VALID one
+MAX_TRIALS = 8
+UP, DOWN = 2.0, 0.5  # bracketing steps before a VALID and an INVALID trial are both known
+
+
+@dataclass(frozen=True)
+class Trial:
+    target_qps: float
+    result: LoadGenResult
+    served: dict  # ServeStats.to_json() of the trial
+    log_dir: str
+
+    def to_json(self) -> dict:
+        lat = self.result.latency_ms
+        return {
+            "target_qps": self.target_qps,
+            "achieved_qps": self.result.samples_per_s,
+            "scheduled_qps": self.result.scheduled_qps,
+            "p50_ms": lat.get("p50"),
+            "p90_ms": lat.get("p90"),
+            "p99_ms": lat.get("p99"),
+            "valid": self.result.valid,
+            "reasons": self.result.reasons,
+            "queries": self.result.queries,
+            "overlatency_queries": self.result.overlatency_queries,
+            **self.served,
+            "log_dir": self.log_dir,
+        }
+
+
+def search_qps(
+    trial: Callable[[float], Trial],
+    start_qps: float,
+    floor_qps: float,
+    precision: float = PRECISION,
+    max_trials: int = MAX_TRIALS,
+) -> list[Trial]:
+    """Trials from `start_qps`: up by UP while VALID, down by DOWN while INVALID (not below
+    `floor_qps`), then bisect (geometric mean) until the bracket is within `precision`."""
+    trials: list[Trial] = []
+    valid_at, invalid_at = 0.0, math.inf
+    qps = start_qps
+    while len(trials) < max_trials:
+        t = trial(qps)
+        trials.append(t)
+        if t.result.valid:
+            valid_at = max(valid_at, qps)
+        else:
+            invalid_at = min(invalid_at, qps)
+        if valid_at and invalid_at < math.inf:
+            if invalid_at <= valid_at * (1 + precision):
+                break
+            qps = math.sqrt(valid_at * invalid_at)
+        elif valid_at:
+            qps = valid_at * UP
+        else:
+            qps = invalid_at * DOWN
+            if qps < floor_qps:
+                break
+    return trials
+
+
+def best(trials: list[Trial]) -> Trial | None:
+    """The VALID trial of the highest target QPS, if any."""
+    valid = [t for t in trials if t.result.valid]
+    return max(valid, key=lambda t: t.target_qps) if valid else None
+
+
+@dataclass(frozen=True)
+class ServerSearch:
+    """Server trials of one SUT: each a LoadGen performance run at a target QPS."""
+
+    sut: Sut
+    handles: tuple[int, int]  # LoadGen SUT and QSL
+    latency_bound_ms: float
+    min_time_s: float
+    min_queries: int
+    seed: int
+    log_root: Path  # trial k logs into log_root/trial-k-qps-Q
+    run_dir: Path  # log directories are recorded relative to it
+
+    def settings(self, qps: float) -> RunSettings:
+        return RunSettings(
+            "server",
+            accuracy=False,
+            min_time_s=self.min_time_s,
+            min_queries=self.min_queries,
+            seed=self.seed,
+            target_qps=qps,
+            latency_bound_ms=self.latency_bound_ms,
+            max_batch=self.sut.max_batch,
+        )
+
+    def trial(self, qps: float) -> Trial:
+        k = len(list(self.log_root.glob("trial-*"))) + 1 if self.log_root.is_dir() else 1
+        log_dir = self.log_root / f"trial-{k:02d}-qps-{qps:.1f}"
+        self.sut.reset_stats()
+        result = run_performance(*self.handles, self.settings(qps), log_dir)
+        self.sut.raise_if_failed()
+        served = self.sut.reset_stats().to_json()
+        return Trial(qps, result, served, str(log_dir.relative_to(self.run_dir)))
+
+    def run(self, start_qps: float, floor_qps: float) -> list[Trial]:
+        return search_qps(self.trial, start_qps, floor_qps)
