@@ -17,7 +17,18 @@ from accelbench.report.ratios import MEASURED, speed_ratio
 VERSION_KEYS = tuple(k for k in SOFTWARE_KEYS if k != "git_dirty")
 MACHINE_KEYS = ("cpu", "cpu_count", "gpu", "gpu_count", "driver", "hostname")
 # run settings that change the numbers without entering the cell spec
-SETTING_KEYS = ("lr", "warmup_ratio", "warmup_iters", "min_iters", "min_time", "threads")
+SETTING_KEYS = (
+    "lr",
+    "warmup_ratio",
+    "warmup_iters",
+    "min_iters",
+    "min_time",
+    "threads",
+    "latency_bound_ms",
+    "serve_min_time",
+    "serve_min_queries",
+    "serve_max_wait_ms",
+)
 DATA_KEYS = ("dataset", "split_hash", "labels", "train_sentences", "test_sentences")
 
 
@@ -31,6 +42,11 @@ class Match:
     new: dict
     speed: RatioCI | None  # NEW speed / BASE speed
     delta_f1: float | None  # points, NEW - BASE
+    served: float | None = None  # serve cells: NEW / BASE scenario metric, > 1 is better
+
+    @property
+    def scenario_metric(self) -> str | None:
+        return self.base["metrics"].get("scenario_metric")
 
     @property
     def comparable(self) -> bool:
@@ -86,13 +102,23 @@ def match(base: Run, new: Run) -> list[Match]:
         meaningful = rec["metrics"].get("f1_meaningful", True)
         delta = (f1_n - f1_b) * 100 if both and None not in (f1_b, f1_n) and meaningful else None
         speed = speed_ratio(rec, other) if both else None
-        out.append(Match(rec.get("label", ""), new.name, rec, other, speed, delta))
+        served = scenario_ratio(rec, other) if both else None
+        out.append(Match(rec.get("label", ""), new.name, rec, other, speed, delta, served))
     if not out:
         raise UserError(
             f"no cell of {new.path} matches {base.path} ({_spec_diff(base, new)}): "
             "compare runs of the same matrix"
         )
     return out
+
+
+def scenario_ratio(base: dict, new: dict) -> float | None:
+    """Serve cells: how many times better NEW's scenario metric is than BASE's (served QPS at
+    the bound and offline samples/s: NEW / BASE; single-stream p90 latency: BASE / NEW)."""
+    b, n = base["metrics"].get("scenario_value"), new["metrics"].get("scenario_value")
+    if not b or not n:
+        return None
+    return b / n if base["metrics"].get("higher_is_better") is False else n / b
 
 
 def regressions(matches: Sequence[Match], pct: float, f1_tolerance: float) -> list[str]:
@@ -107,6 +133,11 @@ def regressions(matches: Sequence[Match], pct: float, f1_tolerance: float) -> li
                 f"{name}: throughput {(m.speed.ratio - 1) * 100:+.1f}% "
                 f"(95% CI {(m.speed.low - 1) * 100:+.1f}…{(m.speed.high - 1) * 100:+.1f}%), "
                 f"limit -{pct:g}%"
+            )
+        if m.served is not None and m.served < 1 - pct / 100:
+            out.append(
+                f"{name}: {m.scenario_metric} {(m.served - 1) * 100:+.1f}% (LoadGen, one run "
+                f"each), limit -{pct:g}%"
             )
         if m.delta_f1 is not None and m.delta_f1 < -f1_tolerance:
             out.append(f"{name}: entity F1 {m.delta_f1:+.2f} points, limit -{f1_tolerance:g}")
@@ -144,6 +175,8 @@ def run_compare(
                 f"{m.label:44s} {m.new_run}: {m.speed.ratio:.3f}× "
                 f"[{m.speed.low:.3f}, {m.speed.high:.3f}]"
             )
+        if m.served is not None:
+            print(f"{m.label:44s} {m.new_run}: {m.served:.3f}× {m.scenario_metric}")
     for line in found or []:
         print(f"REGRESSION {line}")
     for path in paths:

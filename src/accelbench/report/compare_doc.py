@@ -8,17 +8,19 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from accelbench.report import plots  # noqa: F401  (selects the Agg backend)
 from accelbench.report.compare import Match
 from accelbench.report.doc import Block, Bullets, Cell, Figure, Heading, Para, Table
 from accelbench.report.frame import Run
 from accelbench.report.html import to_html
 from accelbench.report.markdown import to_markdown
-from accelbench.report.render import png
+from accelbench.report.plots import png
 from accelbench.report.tables import num
 
 
 def _speed_cell(m: Match) -> Cell:
+    if m.served is not None:
+        tone = "good" if m.served > 1 else "bad" if m.served < 1 else None
+        return Cell(f"{m.served:.3f}×", tone, f"{m.scenario_metric}: one LoadGen run each", True)
     if m.speed is None:
         return Cell("–", numeric=True)
     s = m.speed
@@ -61,6 +63,11 @@ def _table(matches: Sequence[Match]) -> Table:
         )
     legend = (
         ("NEW / BASE", "speed ratio from the raw timings with a 95% bootstrap CI"),
+        (
+            "serve cells",
+            "NEW / BASE of the scenario's metric (served QPS at the bound, offline samples/s; "
+            "single-stream p90 as BASE / NEW): > 1 is better; one LoadGen run each, no interval",
+        ),
         ("ΔF1", "entity F1 points, NEW − BASE"),
     )
     columns = ("cell", "NEW run", "status", "BASE seq/s", "NEW seq/s", "NEW / BASE", "BASE F1 %")

@@ -18,6 +18,7 @@ from accelbench.runner.store import RESULTS, read_records
 
 SPEC_KEYS = (
     "workload",
+    "scenario",
     "runtime",
     "compile_mode",
     "device",
@@ -66,11 +67,30 @@ COLUMNS = [
     "cuda_peak_reserved_mb",
     "stable",
     "unstable_reasons",
+    "scenario_metric",
+    "scenario_value",
+    "served_qps_at_bound",
+    "latency_bound_ms",
+    "mean_batch_size",
+    "loadgen_valid",
+    "below_mlperf_minimum",
     "reason",
     "cell_id",
     "run_id",
     "duration_s",
 ]
+
+
+# serve cells' metrics that are columns of their own
+SERVE_KEYS = (
+    "scenario_metric",
+    "scenario_value",
+    "served_qps_at_bound",
+    "latency_bound_ms",
+    "mean_batch_size",
+    "loadgen_valid",
+    "below_mlperf_minimum",
+)
 
 
 @dataclass(frozen=True)
@@ -133,6 +153,7 @@ def _row(rec: dict, run: str = "") -> dict:
         "cuda_peak_reserved_mb": m.get("cuda_peak_reserved_mb"),
         "stable": stab.get("stable"),
         "unstable_reasons": "; ".join(stab.get("reasons", [])),
+        **{k: m.get(k) for k in SERVE_KEYS},
         "reason": rec.get("reason", ""),
         "cell_id": rec.get("cell_id"),
         "run_id": rec.get("run_id"),
@@ -160,7 +181,7 @@ def records_frame(records: Sequence[dict], run: str = "") -> pd.DataFrame:
         rows[i]["scaling_efficiency"] = value
     for i, base in baselines(records).items():
         ci = RatioCI(1.0, 1.0, 1.0, 0.95) if base is records[i] else speed_ratio(base, records[i])
-        if ci is not None:
+        if ci is not None and rows[i]["workload"] != "serve":  # serve: see report/serving.py
             rows[i].update(speedup=ci.ratio, speedup_low=ci.low, speedup_high=ci.high)
         b_f1, f1 = base.get("metrics", {}).get("f1"), rows[i]["f1"]
         if rows[i]["delta_f1"] is None and f1 is not None and b_f1 is not None:
@@ -195,12 +216,15 @@ def summary_table(records: Sequence[dict]) -> str:
     head = ["cell", "status", "seq/s", "tok/s", "x fp32", "p50 ms", "F1", "dF1", "note"]
     rows = []
     for rec, row in zip(records, records_frame(records).to_dict("records"), strict=True):
-        p50 = row["latency_p50_ms"] if row["workload"] == "infer" else row["step_p50_ms"]
+        p50 = row["step_p50_ms"] if row["workload"] == "train" else row["latency_p50_ms"]
         note = (
             rec.get("reason", "")
             if row["status"] != "ok"
             else ("" if row["stable"] in (True, None) else "unstable: " + row["unstable_reasons"])
         )
+        if rec.get("metrics", {}).get("scenario_result"):
+            served = rec["metrics"]["scenario_result"]
+            note = f"{served}; {note}" if note else served
         if not _missing(row["scaling_efficiency"]):
             scaled = f"scaling efficiency {row['scaling_efficiency']:.0%}"
             note = f"{scaled}; {note}" if note else scaled

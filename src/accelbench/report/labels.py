@@ -9,6 +9,7 @@ from accelbench.config.specs import AUTO_BATCH, PRECISIONS
 # column -> how a value is written
 DIMENSIONS: dict[str, str] = {
     "run": "{}",
+    "scenario": "{}",
     "runtime": "{}",
     "compile_mode": "[{}]",
     "device": "{}",
@@ -46,7 +47,7 @@ def cell_labels(df: pd.DataFrame, exclude: tuple[str, ...] = ()) -> pd.Series:
 def ordered(df: pd.DataFrame) -> pd.DataFrame:
     """Rows grouped by shape, then runtime, then precision in the order of PRECISIONS."""
     rank = {p: i for i, p in enumerate(PRECISIONS)}
-    keys = ("run", "device", "padding", "batch_size", "seq_len", "runtime", "nproc")
+    keys = ("run", "scenario", "device", "padding", "batch_size", "seq_len", "runtime", "nproc")
     keys = [c for c in keys if c in df]
     return (
         df.assign(_rank=df["precision"].map(rank))

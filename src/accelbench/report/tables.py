@@ -70,7 +70,7 @@ def _speedup(row: pd.Series, baseline_unstable: bool) -> Cell:
     return Cell(text, tone, numeric=True)
 
 
-def _f1(row: pd.Series) -> Cell:
+def f1_cell(row: pd.Series) -> Cell:
     if missing(row["f1"]):
         return Cell("–", numeric=True)
     text = f"{row['f1'] * 100:.1f}"
@@ -81,7 +81,7 @@ def _f1(row: pd.Series) -> Cell:
     return Cell(text, numeric=True)
 
 
-def _delta(row: pd.Series) -> Cell:
+def delta_cell(row: pd.Series) -> Cell:
     if missing(row["delta_f1"]):
         return Cell("–", numeric=True)
     return Cell(f"{row['delta_f1'] * 100:+.2f}", numeric=True)
@@ -144,8 +144,8 @@ def workload_table(df: pd.DataFrame, workload: str) -> Table | None:
                 _throughput(row),
                 Cell(num(row["tokens_per_s"]), numeric=True),
                 _speedup(row, key in unstable_base),
-                _f1(row),
-                _delta(row),
+                f1_cell(row),
+                delta_cell(row),
                 Cell(num(row[p50]), numeric=True),
                 Cell(num(row[p99]), numeric=True),
                 Cell(num(memory), numeric=True),

@@ -12,7 +12,6 @@ from __future__ import annotations
 import statistics
 import time
 from dataclasses import replace
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -283,7 +282,6 @@ def run_serve(cell: CellSpec, config: RunConfig, backend: Backend, run_dir: Path
     serve = {
         "calibration_ms": {k.replace("_s", "_ms"): v * 1e3 for k, v in calibration.items()},
         "max_batch": cell.batch_size,
-        "loadgen": metadata.version("mlcommons-loadgen"),
         "log_dir": str(logs.relative_to(run_dir)),
     }
     if compiled_before is not None:
