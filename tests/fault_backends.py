@@ -81,3 +81,33 @@ class RankHangBackend(EagerBackend):
             if rank == 1:
                 time.sleep(3600)
         return super().prepare_train(model, cell, optimizer, scheduler)
+
+
+class NoServeBackend(EagerBackend):
+    """A runtime without a serving path (say, an engine built for one fixed batch size)."""
+
+    name = "noserve"
+    serves = False
+
+
+class HangInfer(TorchInfer):
+    """Answers on the main thread (the serve workload's warm-up; LoadGen also issues
+    single-stream and offline queries there), hangs in the server scenario's batching thread
+    after writing its pid to $ACCELBENCH_TEST_PID_DIR/serve-hang.pid."""
+
+    def logits(self, batch):
+        import threading
+
+        if threading.current_thread() is not threading.main_thread():
+            pid_file = os.path.join(os.environ["ACCELBENCH_TEST_PID_DIR"], "serve-hang.pid")
+            with open(pid_file, "w") as fh:
+                fh.write(str(os.getpid()))
+            time.sleep(3600)
+        return super().logits(batch)
+
+
+class ServeHangBackend(EagerBackend):
+    name = "servehang"
+
+    def prepare_infer(self, model, cell, example):
+        return HangInfer(model, cell.device, OomBackend.mode(cell))

@@ -144,3 +144,62 @@ def test_process_counts_multiply_train_cells_only():
 def test_bad_process_settings(kwargs, needle):
     with pytest.raises(UserError, match=needle):
         RunConfig(**kwargs)
+
+
+def test_serve_cells_one_per_scenario_after_train_and_infer():
+    cells = expand(RunConfig(workloads=("serve", "infer"), precisions=("fp32",)))
+    assert [(c.workload, c.scenario) for c in cells] == [
+        ("infer", None),
+        ("serve", "single-stream"),
+        ("serve", "server"),
+        ("serve", "offline"),
+    ]
+    serve = cells[1:]
+    assert len({c.cell_id for c in cells}) == 4
+    assert all(c.checkpoint == "run-reference" and c.train_steps is None for c in serve)
+    assert serve[1].label == "serve eager cpu fp32 dynamic b16 s128 server"
+    assert serve[1].to_json()["scenario"] == "server" and "scenario" not in cells[0].to_json()
+    assert CellSpec(**serve[1].to_json()) == serve[1]
+
+
+def test_scenarios_expand_serve_cells_only():
+    cfg = RunConfig(workloads=("train", "infer", "serve"), scenarios=("server",))
+    assert [(c.workload, c.scenario) for c in expand(cfg) if c.precision == "fp32"] == [
+        ("train", None),
+        ("infer", None),
+        ("serve", "server"),
+    ]
+    plain = {c.cell_id for c in expand(RunConfig())}
+    assert plain <= {c.cell_id for c in expand(cfg)}  # train and infer cells keep their ids
+
+
+def test_latency_bound_defaults_per_device():
+    assert RunConfig().latency_bound("cpu") == 50.0
+    assert RunConfig().latency_bound("cuda") == 10.0
+    assert RunConfig(latency_bound_ms=20).latency_bound("cuda") == 20.0
+
+
+@pytest.mark.parametrize(
+    "kwargs,needle",
+    [
+        ({"scenarios": ("multi-stream",)}, "unknown scenario 'multi-stream'"),
+        ({"scenarios": ()}, "--scenarios is empty"),
+        ({"latency_bound_ms": 0}, "--latency-bound-ms must be positive"),
+        ({"serve_min_time": -1}, "--serve-min-time must be positive"),
+        ({"serve_min_queries": 0}, "--serve-min-queries must be positive"),
+        ({"serve_max_wait_ms": -0.5}, "--serve-max-wait-ms must be >= 0"),
+        ({"workloads": ("serve",), "synthetic": True}, "drop --synthetic"),
+        ({"workloads": ("serve",), "batch_sizes": (AUTO_BATCH,)}, "give a number"),
+    ],
+)
+def test_bad_serve_settings(kwargs, needle):
+    with pytest.raises(UserError, match=needle):
+        RunConfig(**kwargs)
+
+
+def test_serve_only_runs_plan_the_reference_fine_tune():
+    from accelbench.runner.matrix import needs_reference, plan_cells
+
+    planned = plan_cells(RunConfig(workloads=("serve",), precisions=("bf16",)))
+    assert [(c.workload, role) for c, role in planned][0] == ("train", "reference")
+    assert all(needs_reference(c) for c, _ in planned[1:])

@@ -93,7 +93,7 @@ def capacity_within(calibration: dict, max_batch: int, bound_s: float) -> float:
     return b / (one + per_sample * (b - 1))
 
 
-def _accuracy(
+def score_accuracy_mode(
     sut: Sut, handles: tuple[int, int], settings: RunSettings, data: CellData, log_dir: Path
 ) -> tuple[dict, list[np.ndarray]]:
     """LoadGen's accuracy mode: every test sentence once; entity scores of the responses."""
@@ -254,7 +254,7 @@ def run_serve(cell: CellSpec, config: RunConfig, backend: Backend, run_dir: Path
         metrics, settings = _scenario(cell, config, sut, handles, calibration, logs, run_dir)
         progress(1)
         accuracy = replace(settings, accuracy=True)
-        scores, word_ids = _accuracy(sut, handles, accuracy, data, logs / "accuracy")
+        scores, word_ids = score_accuracy_mode(sut, handles, accuracy, data, logs / "accuracy")
         progress(1)
     sut.raise_if_failed()
     metrics.update(
