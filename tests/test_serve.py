@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from test_integration import FAST
 
 from accelbench.cli import main
 from accelbench.config.specs import cell_for
+from test_integration import FAST
 
 HERE = Path(__file__).parent
 # one torch thread: on a shared 2-core machine a second OpenMP thread waiting for a core

@@ -201,5 +201,6 @@ def test_serve_only_runs_plan_the_reference_fine_tune():
     from accelbench.runner.matrix import needs_reference, plan_cells
 
     planned = plan_cells(RunConfig(workloads=("serve",), precisions=("bf16",)))
-    assert [(c.workload, role) for c, role in planned][0] == ("train", "reference")
-    assert all(needs_reference(c) for c, _ in planned[1:])
+    (first, role), rest = planned[0], planned[1:]
+    assert (first.workload, role) == ("train", "reference")
+    assert all(needs_reference(c) for c, _ in rest)
