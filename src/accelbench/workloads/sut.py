@@ -3,9 +3,10 @@
 The library holds the test split, tokenized once; LoadGen's load callback puts the samples it
 names on the cell's device. The SUT answers each sample with its per-word predicted label ids,
 so batching and padding cannot change what is scored. Single-stream and offline queries run
-in LoadGen's issuing thread; server queries are queued and a worker thread forms batches
-dynamically: the largest batch, up to `max_batch`, that arrives within `max_wait_s` of the
-oldest queued query.
+in LoadGen's issuing thread, the one that starts the test; server queries are queued and a
+batching thread forms batches dynamically: the largest batch, up to `max_batch`, that arrives
+within `max_wait_s` of the oldest queued query. All of a SUT's inference runs in one thread
+(`on_inference_thread`): compiled graphs and CUDA graphs are warmed up where they are replayed.
 
 A session that raises does not stop LoadGen: the first exception is kept, every query from then
 on is answered at once with no data, and `raise_if_failed` re-raises it after the test.
@@ -17,8 +18,10 @@ import collections
 import contextlib
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import mlperf_loadgen as lg
 import numpy as np
@@ -27,6 +30,8 @@ import torch
 from accelbench.backends.base import InferSession
 from accelbench.data.encode import Batch, Encoded, padded_width
 from accelbench.measure.loadgen_log import RESPONSE_DTYPE
+
+T = TypeVar("T")
 
 
 class SampleLibrary:
@@ -99,7 +104,18 @@ class Sut:
         self._queue: collections.deque[tuple[float, lg.QuerySample]] = collections.deque()
         self._cond = threading.Condition()
         self._closed = False
-        self._worker: threading.Thread | None = None
+        # server: the one thread that runs every inference, warm-up and batches alike
+        self._thread = (
+            ThreadPoolExecutor(1, thread_name_prefix="serve-batcher")
+            if scenario == "server"
+            else None
+        )
+
+    def on_inference_thread(self, fn: Callable[..., T], *args: object) -> T:
+        """`fn(*args)` in the thread this SUT infers in (server: its batching thread)."""
+        if self._thread is None:
+            return fn(*args)
+        return self._thread.submit(fn, *args).result()
 
     def predict(self, indices: Sequence[int]) -> list[np.ndarray]:
         """Per sample, the label id of each kept word's first subword."""
@@ -188,11 +204,9 @@ class Sut:
 
     @contextlib.contextmanager
     def handles(self) -> Iterator[tuple[int, int]]:
-        """LoadGen's SUT and QSL handles for this SUT and its library; the server worker
-        runs while they exist and is stopped and joined before they are destroyed."""
-        if self.scenario == "server":
-            self._worker = threading.Thread(target=self._serve, name="serve-batcher", daemon=True)
-            self._worker.start()
+        """LoadGen's SUT and QSL handles for this SUT and its library; the server's batching
+        loop runs while they exist and has ended before they are destroyed."""
+        loop = None if self._thread is None else self._thread.submit(self._serve)
         sut = lg.ConstructSUT(self.issue, self.flush)
         n = len(self.library)
         qsl = lg.ConstructQSL(n, n, self._load, self.library.unload)
@@ -202,7 +216,8 @@ class Sut:
             with self._cond:
                 self._closed = True
                 self._cond.notify_all()
-            if self._worker is not None:
-                self._worker.join()
+            if loop is not None:
+                loop.result()
+                self._thread.shutdown()
             lg.DestroyQSL(qsl)
             lg.DestroySUT(sut)
