@@ -169,3 +169,16 @@ def test_a_hung_sut_ends_as_timeout(run_dir, serve_faults):
     while _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not _alive(pid)
+
+
+def test_accelbench_list_shows_which_runtimes_serve(serve_faults):
+    from accelbench.backends.capabilities import capability_rows
+
+    rows = {
+        (r["runtime"], r["precision"]): r
+        for r in capability_rows()
+        if r["workload"] == "serve" and r["device"] == "cpu"
+    }
+    assert rows[("eager", "fp32")]["ok"] and rows[("ort", "int8")]["ok"]
+    assert not rows[("noserve", "fp32")]["ok"]
+    assert rows[("noserve", "fp32")]["reason"] == "no serving path (any batch size from 1)"
