@@ -19,6 +19,9 @@ from accelbench.workloads.sut import Sut
 PRECISION = 0.10  # stop when the lowest INVALID QPS is within 10 % of the highest VALID one
 MAX_TRIALS = 8
 UP, DOWN = 2.0, 0.5  # bracketing steps before a VALID and an INVALID trial are both known
+# an INVALID trial whose SUT was busy less than this share of the time: queueing is not what
+# breaks the bound, so lower loads will not meet it either
+IDLE = 0.25
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,12 @@ class Trial:
     result: LoadGenResult
     served: dict  # ServeStats.to_json() of the trial
     log_dir: str
+
+    @property
+    def utilization(self) -> float:
+        """Share of the trial's time the SUT spent on batches."""
+        batches_per_s = (self.result.samples_per_s or 0.0) / max(self.served["mean_batch"], 1)
+        return batches_per_s * self.served["service_ms_mean"] / 1e3
 
     def to_json(self) -> dict:
         lat = self.result.latency_ms
@@ -42,6 +51,7 @@ class Trial:
             "queries": self.result.queries,
             "overlatency_queries": self.result.overlatency_queries,
             **self.served,
+            "utilization": self.utilization,
             "log_dir": self.log_dir,
         }
 
@@ -52,9 +62,10 @@ def search_qps(
     floor_qps: float,
     precision: float = PRECISION,
     max_trials: int = MAX_TRIALS,
-) -> list[Trial]:
+) -> tuple[list[Trial], str]:
     """Trials from `start_qps`: up by UP while VALID, down by DOWN while INVALID (not below
-    `floor_qps`), then bisect (geometric mean) until the bracket is within `precision`."""
+    `floor_qps`, nor after an INVALID trial at a load the SUT was mostly IDLE for), then
+    bisect (geometric mean) until the bracket is within `precision`. (trials, why it ended)"""
     trials: list[Trial] = []
     valid_at, invalid_at = 0.0, math.inf
     qps = start_qps
@@ -67,15 +78,20 @@ def search_qps(
             invalid_at = min(invalid_at, qps)
         if valid_at and invalid_at < math.inf:
             if invalid_at <= valid_at * (1 + precision):
-                break
+                return trials, f"VALID and INVALID targets within {precision:.0%}"
             qps = math.sqrt(valid_at * invalid_at)
         elif valid_at:
             qps = valid_at * UP
+        elif t.utilization < IDLE:
+            return trials, (
+                f"INVALID at {qps:.1f} QPS with the SUT busy {t.utilization:.0%} of the time: "
+                "queueing is not what breaks the bound"
+            )
         else:
             qps = invalid_at * DOWN
             if qps < floor_qps:
-                break
-    return trials
+                return trials, f"INVALID down to {invalid_at:.1f} QPS, the search's floor"
+    return trials, f"{max_trials} trials"
 
 
 def best(trials: list[Trial]) -> Trial | None:
@@ -118,5 +134,5 @@ class ServerSearch:
         served = self.sut.reset_stats().to_json()
         return Trial(qps, result, served, str(log_dir.relative_to(self.run_dir)))
 
-    def run(self, start_qps: float, floor_qps: float) -> list[Trial]:
+    def run(self, start_qps: float, floor_qps: float) -> tuple[list[Trial], str]:
         return search_qps(self.trial, start_qps, floor_qps)

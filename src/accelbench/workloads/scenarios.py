@@ -131,15 +131,16 @@ def server(s: Serving) -> tuple[dict, RunSettings]:
         s.run_dir,
     )
     start = START_LOAD * capacity_within(s.calibration, s.sut.max_batch, bound_ms / 1e3)
-    one_ms = s.calibration["batch_1_s"] * 1e3
+    one_ms = s.calibration["batch_1_p99_s"] * 1e3
     reasons, trials = [], []
     if one_ms > bound_ms:
-        reasons.append(
-            f"one sentence alone takes {one_ms:.1f} ms (median, batch 1), above the "
-            f"{bound_ms:g} ms bound: no load meets it, so no trial ran"
+        stopped = (
+            f"one sentence alone took {one_ms:.1f} ms at p99 (batch 1, calibration), above the "
+            f"{bound_ms:g} ms bound: no load can meet it, so no trial ran"
         )
+        reasons.append(stopped)
     else:
-        trials = search.run(start, start * FLOOR)
+        trials, stopped = search.run(start, start * FLOOR)
     top = best(trials)
     shown = top or min(trials, key=lambda t: t.target_qps, default=None)
     if shown is not None:
@@ -159,6 +160,7 @@ def server(s: Serving) -> tuple[dict, RunSettings]:
         "loadgen_reasons": reasons,
         **_figures(shown.result if shown else None, shown.served if shown else {}),
         "server_trials": [t.to_json() for t in trials],
+        "server_search_stopped": stopped,
         "loadgen_settings": settings.to_json(),
         **_mlperf(settings),
     }, settings

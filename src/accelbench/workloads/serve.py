@@ -42,6 +42,7 @@ from accelbench.workloads.scenarios import Serving, performance
 from accelbench.workloads.sut import SampleLibrary, Sut
 
 CALIBRATION_REPEATS = 5
+TAIL_REPEATS = 100  # server: batch-1 calls whose p99 says whether any load can meet the bound
 
 
 def loadgen_dir(run_dir: Path, cell: CellSpec) -> Path:
@@ -49,19 +50,19 @@ def loadgen_dir(run_dir: Path, cell: CellSpec) -> Path:
     return run_dir / "loadgen" / cell.cell_id
 
 
-def _median_s(sut: Sut, groups: list[list[int]]) -> float:
+def _times_s(sut: Sut, groups: list[list[int]]) -> list[float]:
     times = []
     for indices in groups:
         t0 = time.perf_counter()
         sut.predict(indices)
         times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return times
 
 
 def calibrate(sut: Sut) -> dict:
     """Run each batch size the scenario can form once, then time batch 1 and the largest
-    batch (median of CALIBRATION_REPEATS, different sentences each time), in the thread the
-    SUT infers in. Seconds."""
+    batch (median of CALIBRATION_REPEATS, different sentences each time; server: batch 1
+    TAIL_REPEATS times, for its p99 too), in the thread the SUT infers in. Seconds."""
     return sut.on_inference_thread(_calibrate, sut)
 
 
@@ -73,9 +74,16 @@ def _calibrate(sut: Sut) -> dict:
         sizes = range(1, top + 1) if sut.scenario == "server" else {1, min(top, n)}
         for size in sizes:
             sut.predict(everything[: min(size, n)])
-        ones = [[i % n] for i in range(CALIBRATION_REPEATS)]
+        repeats = TAIL_REPEATS if sut.scenario == "server" else CALIBRATION_REPEATS
+        ones = _times_s(sut, [[i % n] for i in range(repeats)])
         fulls = [[(k * top + j) % n for j in range(top)] for k in range(CALIBRATION_REPEATS)]
-        return {"batch_1_s": _median_s(sut, ones), "batch_max_s": _median_s(sut, fulls)}
+        out = {
+            "batch_1_s": statistics.median(ones),
+            "batch_max_s": statistics.median(_times_s(sut, fulls)),
+        }
+        if sut.scenario == "server":
+            out["batch_1_p99_s"] = float(np.percentile(ones, 99))
+        return out
     finally:
         sut.library.unload(everything)
 
