@@ -91,14 +91,18 @@ class NoServeBackend(EagerBackend):
 
 
 class HangInfer(TorchInfer):
-    """Answers on the main thread (the serve workload's warm-up; LoadGen also issues
-    single-stream and offline queries there), hangs in the server scenario's batching thread
-    after writing its pid to $ACCELBENCH_TEST_PID_DIR/serve-hang.pid."""
+    """Answers the serve workload's warm-up, hangs when the SUT answers LoadGen's queries
+    (`Sut._run`) after writing its pid to $ACCELBENCH_TEST_PID_DIR/serve-hang.pid."""
 
     def logits(self, batch):
-        import threading
+        import sys
 
-        if threading.current_thread() is not threading.main_thread():
+        frame = sys._getframe(1)
+        while frame is not None and not (
+            frame.f_code.co_name == "_run" and frame.f_globals["__name__"].endswith(".sut")
+        ):
+            frame = frame.f_back
+        if frame is not None:
             pid_file = os.path.join(os.environ["ACCELBENCH_TEST_PID_DIR"], "serve-hang.pid")
             with open(pid_file, "w") as fh:
                 fh.write(str(os.getpid()))

@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.ticker import ScalarFormatter
+from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
 
 from accelbench.report.frame import is_false
 from accelbench.report.labels import cell_labels
@@ -270,22 +270,22 @@ def latency_vs_load(
     if not curves:
         return None
     fig, ax = plt.subplots(figsize=(7.5, 4.6))
-    seen: dict[str, int] = {}
-    for name, (precision, trials) in curves.items():
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for k, (name, (_, trials)) in enumerate(curves.items()):
         trials = sorted(trials, key=lambda t: t["target_qps"])
-        color, _ = _line(precision, seen)
+        color = colors[k % len(colors)]
         qps = [t["target_qps"] for t in trials]
-        for key, style in (("p50_ms", "--"), ("p99_ms", "-")):
-            ax.plot(qps, [t[key] for t in trials], style, color=color, lw=1.2)
+        ax.plot(qps, [t["p50_ms"] for t in trials], "--", color=color, lw=1)
+        ax.plot(qps, [t["p99_ms"] for t in trials], "-", color=color, lw=1.4, label=name)
         for t in trials:
             face = color if t["valid"] else "white"
             ax.scatter(t["target_qps"], t["p99_ms"], s=30, color=face, edgecolors=color, zorder=3)
-        ax.plot([], [], "-", color=color, label=name)
     for bound in bounds_ms:
         ax.axhline(bound, color="black", ls=":", lw=1)
     ax.set_yscale("log")
+    ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
     ax.yaxis.set_major_formatter(ScalarFormatter())
-    ax.yaxis.set_minor_formatter(ScalarFormatter())
+    ax.yaxis.set_minor_formatter(NullFormatter())
     ax.set_title("server: latency vs offered load (dashed p50, solid p99)")
     ax.set_xlabel("target QPS (Poisson arrivals)")
     ax.set_ylabel("latency per query (ms)")

@@ -18,7 +18,14 @@ from accelbench.report.doc import Block, Bullets, Cell, Figure, Heading, Para, T
 from accelbench.report.labels import cell_labels, ordered, varying
 from accelbench.report.plots import png
 from accelbench.report.ratios import MEASURED
-from accelbench.report.tables import SHAPE_COLUMNS, delta_cell, f1_cell, missing, num
+from accelbench.report.tables import (
+    SHAPE_COLUMNS,
+    delta_cell,
+    f1_cell,
+    missing,
+    num,
+    runtime_text,
+)
 
 BASE_KEYS = ("run_id", "scenario", "device", "padding", "batch_size", "seq_len")
 LEGEND = (
@@ -78,8 +85,7 @@ def _table(df: pd.DataFrame, records: Sequence[dict], scenario: str) -> Table | 
         base = bases.get(tuple(row[k] for k in BASE_KEYS))
         lat = record["metrics"].get("latency_ms") or {}
         cells = [Cell(str(row[c])) for c in shapes]
-        mode = f" [{row['compile_mode']}]" if row["compile_mode"] else ""
-        cells += [Cell(row["runtime"] + mode), Cell(row["precision"])]
+        cells += [Cell(runtime_text(row)), Cell(row["precision"])]
         if scenario == "server":
             trials = record["metrics"].get("server_trials") or []
             cells += [
@@ -147,11 +153,12 @@ def serving_blocks(df: pd.DataFrame, records: Sequence[dict]) -> list[Block]:
     blocks: list[Block] = [Heading("Serving (MLPerf LoadGen scenarios)")]
     if best := _best(serve):
         blocks.append(Bullets(tuple(best)))
-    short = serve[serve["below_mlperf_minimum"].map(lambda v: v is True)]
+    measured = serve[serve["status"].isin(MEASURED)]
+    short = measured[measured["below_mlperf_minimum"].map(lambda v: v is True)]
     if len(short):
         blocks.append(
             Para(
-                f"{len(short)} of {len(serve)} serve cells ran shorter than MLPerf's rules "
+                f"{len(short)} of {len(measured)} serve cells ran shorter than MLPerf's rules "
                 "require (e.g. 600 s per run): LoadGen's verdicts hold for the settings they "
                 "ran with; they are not MLPerf results.",
                 tone="warn",
@@ -165,7 +172,7 @@ def serving_blocks(df: pd.DataFrame, records: Sequence[dict]) -> list[Block]:
     server = df[(df["scenario"] == "server") & df["status"].isin(MEASURED)]
     curves = {
         name: (records[i]["spec"]["precision"], records[i]["metrics"].get("server_trials") or [])
-        for i, name in cell_labels(server, exclude=("scenario",)).items()
+        for i, name in cell_labels(ordered(server), exclude=("scenario",)).items()
     }
     fig = plots.latency_vs_load(curves, sorted(set(server["latency_bound_ms"].dropna())))
     if fig is not None:

@@ -50,6 +50,13 @@ def num(value: object) -> str:
     return format(v, ",.0f") if abs(v) >= 100 else format(v, ".1f" if abs(v) >= 10 else ".2f")
 
 
+def runtime_text(row: pd.Series) -> str:
+    """e.g. `compile [default]`; a missing compile mode (None, or NaN after a concat) shows
+    nothing."""
+    mode = row["compile_mode"]
+    return row["runtime"] + ("" if missing(mode) else f" [{mode}]")
+
+
 def shape_text(row: pd.Series, column: str) -> str:
     """A shape coordinate as shown; an auto batch shows the batch its search chose."""
     if column == "batch_size" and row[column] == AUTO_BATCH:
@@ -139,7 +146,7 @@ def workload_table(df: pd.DataFrame, workload: str) -> Table | None:
         rows.append(
             (
                 *(Cell(shape_text(row, c)) for c in shapes),
-                Cell(row["runtime"] + (f" [{row['compile_mode']}]" if row["compile_mode"] else "")),
+                Cell(runtime_text(row)),
                 Cell(row["precision"]),
                 _throughput(row),
                 Cell(num(row["tokens_per_s"]), numeric=True),

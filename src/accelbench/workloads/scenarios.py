@@ -18,12 +18,13 @@ from accelbench.workloads.loadgen_runs import (
     mlperf_shortfall,
     run_performance,
 )
-from accelbench.workloads.qps_search import ServerSearch, best
+from accelbench.workloads.qps_search import ServerSearch, Trial, best
 from accelbench.workloads.sut import Sut
 
 OFFLINE_SLACK = 1.5  # offline query: this many times the samples the calibration expects
 START_LOAD = 0.5  # server: first target, as a share of the calibrated capacity within the bound
 FLOOR = 1 / 8  # server: lowest target, as a share of the first
+LONGEST_TRIAL = 12  # server: no trial longer than this many times --serve-min-time
 
 
 @dataclass(frozen=True)
@@ -117,8 +118,10 @@ def fixed_load(s: Serving) -> tuple[dict, RunSettings]:
 
 
 def server(s: Serving) -> tuple[dict, RunSettings]:
-    """The QPS search. Latencies come from the best VALID trial, else the lowest load tried,
-    and accuracy mode runs at that load. (metrics, the settings of that load)"""
+    """The QPS search, between the first target (half the calibrated capacity within the bound)
+    and the lowest load whose trial lasts at most LONGEST_TRIAL x --serve-min-time. Latencies
+    come from the best VALID trial, else the lowest load tried. (metrics, the settings
+    accuracy mode runs with)"""
     bound_ms = s.bound_ms
     search = ServerSearch(
         s.sut,
@@ -131,23 +134,35 @@ def server(s: Serving) -> tuple[dict, RunSettings]:
         s.run_dir,
     )
     start = START_LOAD * capacity_within(s.calibration, s.sut.max_batch, bound_ms / 1e3)
+    # the lowest load whose trial (min_queries of them) lasts at most LONGEST_TRIAL min times
+    longest_s = LONGEST_TRIAL * s.config.serve_min_time
+    slowest = s.config.serve_min_queries / longest_s
     one_ms = s.calibration["batch_1_p99_s"] * 1e3
-    reasons, trials = [], []
+    trials: list[Trial] = []
     if one_ms > bound_ms:
         stopped = (
             f"one sentence alone took {one_ms:.1f} ms at p99 (batch 1, calibration), above the "
             f"{bound_ms:g} ms bound: no load can meet it, so no trial ran"
         )
-        reasons.append(stopped)
+    elif start < slowest:
+        queries = s.config.serve_min_queries
+        stopped = (
+            f"the first target, {start:.1f} QPS, would take {queries / start:.0f} s for "
+            f"--serve-min-queries {queries}, over {longest_s:g} s ({LONGEST_TRIAL}x "
+            "--serve-min-time): no trial ran"
+        )
     else:
-        trials, stopped = search.run(start, start * FLOOR)
+        trials, stopped = search.run(start, max(start * FLOOR, slowest))
+    reasons = [] if trials else [stopped]
     top = best(trials)
     shown = top or min(trials, key=lambda t: t.target_qps, default=None)
     if shown is not None:
         reasons += shown.result.reasons
     value = top.target_qps if top else None
     text = f"{value:.1f} QPS" if value is not None else "no VALID QPS"
-    settings = search.settings(shown.target_qps if shown else start)
+    # accuracy mode at that load, or faster if the split would take longer than a trial may
+    accuracy_qps = max(shown.target_qps if shown else start, len(s.sut.library) / longest_s)
+    settings = search.settings(accuracy_qps)
     return {
         "scenario_metric": "served_qps_at_bound",
         "scenario_value": value,
