@@ -28,11 +28,14 @@ def test_brackets_then_bisects_to_the_precision():
     assert top.target_qps < 130.0 <= invalid <= top.target_qps * (1 + PRECISION)
 
 
-def test_goes_down_to_the_floor():
-    trials, stopped = search_qps(judge(1.0, 100.0), start_qps=40.0, floor_qps=5.0)
-    assert [t.target_qps for t in trials] == [40.0, 20.0, 10.0, 5.0]
+def test_goes_down_to_the_floor_and_no_further():
+    trials, stopped = search_qps(judge(1.0, 100.0), start_qps=40.0, floor_qps=6.0)
+    assert [t.target_qps for t in trials] == [40.0, 20.0, 10.0, 6.0]
     assert best(trials) is None
-    assert stopped == "INVALID down to 5.0 QPS, the search's floor"
+    assert stopped == "INVALID down to 6.0 QPS, the search's floor"
+    trials, _ = search_qps(judge(7.0, 100.0), start_qps=40.0, floor_qps=6.0)
+    assert trials[3].target_qps == 6.0 and trials[3].result.valid
+    assert 6.0 <= best(trials).target_qps < 7.0
 
 
 def test_stops_when_the_bound_breaks_without_queueing():

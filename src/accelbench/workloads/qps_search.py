@@ -63,9 +63,10 @@ def search_qps(
     precision: float = PRECISION,
     max_trials: int = MAX_TRIALS,
 ) -> tuple[list[Trial], str]:
-    """Trials from `start_qps`: up by UP while VALID, down by DOWN while INVALID (not below
-    `floor_qps`, nor after an INVALID trial at a load the SUT was mostly IDLE for), then
-    bisect (geometric mean) until the bracket is within `precision`. (trials, why it ended)"""
+    """Trials from `start_qps`: up by UP while VALID, down by DOWN while INVALID (to
+    `floor_qps` at the lowest; not after an INVALID trial at a load the SUT was mostly IDLE
+    for), then bisect (geometric mean) until the bracket is within `precision`.
+    (trials, why it ended)"""
     trials: list[Trial] = []
     valid_at, invalid_at = 0.0, math.inf
     qps = start_qps
@@ -87,10 +88,10 @@ def search_qps(
                 f"INVALID at {qps:.1f} QPS with the SUT busy {t.utilization:.0%} of the time: "
                 "queueing is not what breaks the bound"
             )
+        elif invalid_at <= floor_qps * (1 + 1e-9):
+            return trials, f"INVALID down to {invalid_at:.1f} QPS, the search's floor"
         else:
-            qps = invalid_at * DOWN
-            if qps < floor_qps:
-                return trials, f"INVALID down to {invalid_at:.1f} QPS, the search's floor"
+            qps = max(invalid_at * DOWN, floor_qps)
     return trials, f"{max_trials} trials"
 
 
