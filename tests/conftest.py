@@ -74,25 +74,29 @@ def conll_dir(tmp_path) -> Path:
     return tmp_path
 
 
+def install_plugins(site: Path, mp: pytest.MonkeyPatch, **targets: str) -> None:
+    """Install test-only runtimes (modules in tests/) the way a plug-in package does: a
+    distribution in `site` whose `accelbench.runtimes` entry points name them, on the path of
+    this process and of every cell process it starts; `mp` undoes it."""
+    dist = site / "accelbench_test_runtimes-0.0.dist-info"
+    dist.mkdir(parents=True, exist_ok=True)
+    (dist / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: accelbench-test-runtimes\nVersion: 0.0\n"
+    )
+    entries = "".join(f"{name} = {target}\n" for name, target in targets.items())
+    (dist / "entry_points.txt").write_text(f"[{ENTRY_POINT_GROUP}]\n{entries}")
+    for path in (HERE, site):
+        mp.syspath_prepend(str(path))
+    path = [str(HERE), str(site), os.environ.get("PYTHONPATH", "")]
+    mp.setenv("PYTHONPATH", os.pathsep.join(p for p in path if p))
+
+
 @pytest.fixture
 def plugin_runtimes(tmp_path, monkeypatch) -> Callable[..., None]:
-    """Install test-only runtimes (modules in tests/) the way a plug-in package does: a
-    distribution whose `accelbench.runtimes` entry points name them, on the path of this
-    process and of every cell process it starts. Call it with name="module:Class" pairs."""
+    """`install_plugins` for one test: call it with name="module:Class" pairs."""
 
     def install(**targets: str) -> None:
-        site = tmp_path / "plugin-site"
-        dist = site / "accelbench_test_runtimes-0.0.dist-info"
-        dist.mkdir(parents=True, exist_ok=True)
-        (dist / "METADATA").write_text(
-            "Metadata-Version: 2.1\nName: accelbench-test-runtimes\nVersion: 0.0\n"
-        )
-        entries = "".join(f"{name} = {target}\n" for name, target in targets.items())
-        (dist / "entry_points.txt").write_text(f"[{ENTRY_POINT_GROUP}]\n{entries}")
-        for path in (HERE, site):
-            monkeypatch.syspath_prepend(str(path))
-        path = [str(HERE), str(site), os.environ.get("PYTHONPATH", "")]
-        monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in path if p))
+        install_plugins(tmp_path / "plugin-site", monkeypatch, **targets)
 
     return install
 

@@ -81,3 +81,37 @@ class RankHangBackend(EagerBackend):
             if rank == 1:
                 time.sleep(3600)
         return super().prepare_train(model, cell, optimizer, scheduler)
+
+
+class NoServeBackend(EagerBackend):
+    """A runtime without a serving path (say, an engine built for one fixed batch size)."""
+
+    name = "noserve"
+    serves = False
+
+
+class HangInfer(TorchInfer):
+    """Answers the serve workload's warm-up, hangs when the SUT answers LoadGen's queries
+    (`Sut._run`) after writing its pid to $ACCELBENCH_TEST_PID_DIR/serve-hang.pid."""
+
+    def logits(self, batch):
+        import sys
+
+        frame = sys._getframe(1)
+        while frame is not None and not (
+            frame.f_code.co_name == "_run" and frame.f_globals["__name__"].endswith(".sut")
+        ):
+            frame = frame.f_back
+        if frame is not None:
+            pid_file = os.path.join(os.environ["ACCELBENCH_TEST_PID_DIR"], "serve-hang.pid")
+            with open(pid_file, "w") as fh:
+                fh.write(str(os.getpid()))
+            time.sleep(3600)
+        return super().logits(batch)
+
+
+class ServeHangBackend(EagerBackend):
+    name = "servehang"
+
+    def prepare_infer(self, model, cell, example):
+        return HangInfer(model, cell.device, OomBackend.mode(cell))

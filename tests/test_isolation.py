@@ -62,7 +62,9 @@ def test_killed_and_oom_cells_are_data_and_the_matrix_goes_on(
     assert "in run_infer" in log and "OutOfMemoryError: CUDA out of memory" in log
     assert "in cell_main" not in oom["traceback"] and "OutOfMemoryError" in oom["traceback"]
     crash = (out / by_runtime["crash"]["log"]).read_text()
-    assert crash.startswith(f"accelbench cell {by_runtime['crash']['cell_id']} (cell, repeat 0): infer crash")
+    assert crash.startswith(
+        f"accelbench cell {by_runtime['crash']['cell_id']} (cell, repeat 0): infer crash"
+    )
 
 
 def test_oom_backoff_halves_the_batch_until_it_fits(tiny_model_dir, tmp_path, fault_runtimes):

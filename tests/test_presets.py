@@ -20,7 +20,27 @@ def test_shipped_presets_are_valid(name):
 
 def test_expected_presets_ship():
     wanted = {"default", "quick-cpu", "gpu-full", "precision-compare", "latency", "batch-sweep"}
-    assert wanted <= set(preset_names())
+    assert wanted | {"serving"} <= set(preset_names())
+
+
+def test_serving_preset_serves_every_scenario_in_each_runtime():
+    cfg = config("--preset", "serving")
+    assert cfg.workloads == ("serve",)
+    assert set(cfg.runtimes) == {"eager", "compile", "ort"}
+    assert set(cfg.precisions) == {"fp32", "bf16", "int8"}
+    assert set(cfg.scenarios) == {"single-stream", "server", "offline"}
+
+
+def test_serve_knobs_in_a_matrix_file(tmp_path):
+    matrix = tmp_path / "m.yaml"
+    matrix.write_text(
+        "workloads: serve\nscenarios: [server]\nlatency_bound_ms: 20\n"
+        "serve_min_time: 2\nserve_min_queries: 800\nserve_max_wait_ms: 0\n"
+    )
+    cfg = config("--matrix", str(matrix))
+    assert (cfg.scenarios, cfg.latency_bound_ms, cfg.serve_max_wait_ms) == (("server",), 20.0, 0.0)
+    assert (cfg.serve_min_time, cfg.serve_min_queries) == (2.0, 800)
+    assert config("--matrix", str(matrix), "--latency-bound-ms", "5").latency_bound_ms == 5.0
 
 
 def test_default_preset_is_what_a_plain_run_does():

@@ -157,3 +157,63 @@ def test_auto_in_any_position_of_a_list_is_a_cell_of_its_own(sizes):
 def test_zero_is_not_auto():
     with pytest.raises(UserError, match="--batch-size must be positive, got 0"):
         RunConfig(batch_sizes=(0, 32))
+
+
+def test_serve_cells_one_per_scenario_after_train_and_infer():
+    cells = expand(RunConfig(workloads=("serve", "infer"), precisions=("fp32",)))
+    assert [(c.workload, c.scenario) for c in cells] == [
+        ("infer", None),
+        ("serve", "single-stream"),
+        ("serve", "server"),
+        ("serve", "offline"),
+    ]
+    serve = cells[1:]
+    assert len({c.cell_id for c in cells}) == 4
+    assert all(c.checkpoint == "run-reference" and c.train_steps is None for c in serve)
+    assert serve[1].label == "serve eager cpu fp32 dynamic b16 s128 server"
+    assert serve[1].to_json()["scenario"] == "server" and "scenario" not in cells[0].to_json()
+    assert CellSpec(**serve[1].to_json()) == serve[1]
+
+
+def test_scenarios_expand_serve_cells_only():
+    cfg = RunConfig(workloads=("train", "infer", "serve"), scenarios=("server",))
+    assert [(c.workload, c.scenario) for c in expand(cfg) if c.precision == "fp32"] == [
+        ("train", None),
+        ("infer", None),
+        ("serve", "server"),
+    ]
+    plain = {c.cell_id for c in expand(RunConfig())}
+    assert plain <= {c.cell_id for c in expand(cfg)}  # train and infer cells keep their ids
+
+
+def test_latency_bound_defaults_per_device():
+    assert RunConfig().latency_bound("cpu") == 50.0
+    assert RunConfig().latency_bound("cuda") == 10.0
+    assert RunConfig(latency_bound_ms=20).latency_bound("cuda") == 20.0
+
+
+@pytest.mark.parametrize(
+    "kwargs,needle",
+    [
+        ({"scenarios": ("multi-stream",)}, "unknown scenario 'multi-stream'"),
+        ({"scenarios": ()}, "--scenarios is empty"),
+        ({"latency_bound_ms": 0}, "--latency-bound-ms must be positive"),
+        ({"serve_min_time": -1}, "--serve-min-time must be positive"),
+        ({"serve_min_queries": 0}, "--serve-min-queries must be positive"),
+        ({"serve_max_wait_ms": -0.5}, "--serve-max-wait-ms must be >= 0"),
+        ({"workloads": ("serve",), "synthetic": True}, "drop --synthetic"),
+        ({"workloads": ("serve",), "batch_sizes": (AUTO_BATCH,)}, "give a number"),
+    ],
+)
+def test_bad_serve_settings(kwargs, needle):
+    with pytest.raises(UserError, match=needle):
+        RunConfig(**kwargs)
+
+
+def test_serve_only_runs_plan_the_reference_fine_tune():
+    from accelbench.config.job import Role
+    from accelbench.runner.plan import needs_reference, plan_cells
+
+    first, *rest = plan_cells(RunConfig(workloads=("serve",), precisions=("bf16",)))
+    assert (first.cell.workload, first.role) == ("train", Role.REFERENCE)
+    assert rest and all(needs_reference(p.cell) for p in rest)

@@ -9,7 +9,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 from accelbench.config.presets import preset_names
-from accelbench.config.specs import AUTO_BATCH, COMPILE_MODES, PADDINGS, REFERENCE_BATCH, RunConfig
+from accelbench.config.specs import (
+    AUTO_BATCH,
+    COMPILE_MODES,
+    LATENCY_BOUND_MS,
+    PADDINGS,
+    REFERENCE_BATCH,
+    SCENARIOS,
+    RunConfig,
+)
 from accelbench.errors import UserError
 
 
@@ -54,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--model", default=d.model, help="bundled | bert-base | bert-large | HF id | local dir"
     )
     run.add_argument("--dataset", default=d.dataset, help="bundled | conll:DIR | hf:NAME[:CONFIG]")
-    run.add_argument("--workloads", type=_csv, default=d.workloads, help="train,infer")
+    run.add_argument("--workloads", type=_csv, default=d.workloads, help="train,infer,serve")
     run.add_argument("--runtimes", type=_csv, default=d.runtimes, help="see `accelbench list`")
     run.add_argument("--devices", type=_csv, default=d.devices, help="cpu,cuda")
     run.add_argument(
@@ -158,6 +166,38 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=d.dist_timeout,
         help="seconds a collective or the rendezvous waits for a peer before the cell fails",
+    )
+    run.add_argument(
+        "--scenarios",
+        type=_csv,
+        default=d.scenarios,
+        help="MLPerf LoadGen scenarios of serve cells (one cell each): " + ",".join(SCENARIOS),
+    )
+    run.add_argument(
+        "--latency-bound-ms",
+        type=float,
+        default=None,
+        help="server scenario: the p99 latency bound the served QPS must meet "
+        f"(default: {', '.join(f'{v:g} on {k}' for k, v in LATENCY_BOUND_MS.items())})",
+    )
+    run.add_argument(
+        "--serve-min-time",
+        type=float,
+        default=d.serve_min_time,
+        help="seconds each LoadGen performance run lasts at least (MLPerf: 600)",
+    )
+    run.add_argument(
+        "--serve-min-queries",
+        type=int,
+        default=d.serve_min_queries,
+        help="queries (offline: samples) each LoadGen performance run issues at least",
+    )
+    run.add_argument(
+        "--serve-max-wait-ms",
+        type=float,
+        default=d.serve_max_wait_ms,
+        help="server scenario: how long a queued query waits for its batch to fill "
+        "(batches hold at most --batch-size queries)",
     )
     run.add_argument(
         "--no-ceilings",

@@ -63,6 +63,8 @@ class Backend(Protocol):
     name: str
     # trains a cell of several processes in DistributedDataParallel (absent: it cannot)
     data_parallel: bool
+    # its inference session runs any batch size from 1, as serve cells need (absent: it cannot)
+    serves: bool
 
     def probe(self, workload: str, device: str, precision: str) -> Capability: ...
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 
 from accelbench.backends import get_backend
+from accelbench.backends.base import Capability
 from accelbench.config.runtimes import runtime_targets
 from accelbench.config.specs import DEVICES, PRECISIONS, WORKLOADS
 
@@ -15,6 +16,8 @@ def capability_rows() -> list[dict]:
         backend = get_backend(runtime)
         for device, precision, workload in itertools.product(DEVICES, PRECISIONS, WORKLOADS):
             cap = backend.probe(workload, device, precision)
+            if cap.ok and workload == "serve" and not getattr(backend, "serves", False):
+                cap = Capability(False, "no serving path (any batch size from 1)")
             rows.append(
                 {
                     "runtime": runtime,

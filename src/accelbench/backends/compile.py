@@ -240,6 +240,7 @@ def compiler_missing(device: str) -> str:
 class CompileBackend:
     name = "compile"
     data_parallel = True
+    serves = True
 
     def probe(self, workload: str, device: str, precision: str) -> Capability:
         ok, reason = torch_capability(workload, device, precision)

@@ -126,6 +126,7 @@ class TorchTrain:
 class EagerBackend:
     name = "eager"
     data_parallel = True  # trains in DistributedDataParallel when a cell has several processes
+    serves = True  # its inference session runs any batch size from 1 (serve cells)
 
     def probe(self, workload: str, device: str, precision: str) -> Capability:
         ok, reason = torch_capability(workload, device, precision)

@@ -179,6 +179,7 @@ class OrtBackend:
 
     name = "ort"
     fused = False
+    serves = True  # dynamic batch axis: batch 1 runs as any other
 
     def __init__(self) -> None:
         self._graphs: dict[GraphPlan, tuple[Path, dict]] = {}

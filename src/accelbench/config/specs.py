@@ -13,7 +13,8 @@ from accelbench.config.fields import coerce
 from accelbench.config.runtimes import runtime_targets
 from accelbench.errors import UserError
 
-WORKLOADS = ("train", "infer")
+WORKLOADS = ("train", "infer", "serve")
+SCENARIOS = ("single-stream", "server", "offline")  # MLPerf LoadGen scenarios of serve cells
 DEVICES = ("cpu", "cuda")
 PRECISIONS = ("fp32", "tf32", "bf16", "fp16", "bf16-weights", "fp16-weights", "int8")
 PADDINGS = ("pad-max", "dynamic", "bucket")
@@ -25,7 +26,9 @@ REFERENCE_BATCH = 16  # the reference fine-tune's batch when only "auto" is aske
 # CellSpec fields added after the first release, with the value that leaves a cell as it was:
 # left out of the stored spec and the cell_id hash at that value, so earlier run directories
 # still resume and compare.
-ADDED_FIELDS = {"nproc": 1, "grad_accum": 1}
+ADDED_FIELDS = {"nproc": 1, "grad_accum": 1, "scenario": None}
+# --latency-bound-ms when not given: the server scenario's p99 bound per device
+LATENCY_BOUND_MS = {"cpu": 50.0, "cuda": 10.0}
 
 
 def _check_choice(key: str, values: tuple[str, ...], allowed: tuple[str, ...]) -> None:
@@ -98,6 +101,11 @@ class RunConfig:
     repeats: int = 1  # each cell this many times, each in a fresh process, interleaved
     target_f1: str | None = None  # dev F1 to reach: "0.35", or "ref:0.99" (of the reference's)
     eval_every: int | None = None  # training steps between dev-F1 points (default: 5 points)
+    scenarios: tuple[str, ...] = SCENARIOS
+    latency_bound_ms: float | None = None  # None: LATENCY_BOUND_MS of the cell's device
+    serve_min_time: float = 5.0
+    serve_min_queries: int = 700
+    serve_max_wait_ms: float = 2.0
 
     def __post_init__(self) -> None:
         hints = typing.get_type_hints(RunConfig)
@@ -112,6 +120,7 @@ class RunConfig:
         _check_choice("precisions", self.precisions, PRECISIONS)
         _check_choice("paddings", self.paddings, PADDINGS)
         _check_choice("compile-mode", (self.compile_mode,), COMPILE_MODES)
+        _check_choice("scenarios", self.scenarios, SCENARIOS)
         for key in ("batch_sizes", "seq_lens"):
             if not getattr(self, key):
                 raise UserError(f"--{key[:-1].replace('_', '-')} is empty: give at least one")
@@ -144,6 +153,9 @@ class RunConfig:
             "grad_accum",
             "dist_timeout",
             "repeats",
+            "latency_bound_ms",
+            "serve_min_time",
+            "serve_min_queries",
         ):
             _check_positive(key.replace("_", "-"), getattr(self, key))
         for seq_len in self.seq_lens:
@@ -156,6 +168,21 @@ class RunConfig:
         if self.target_f1 is not None:
             target_f1(self.target_f1)
         _check_positive("eval-every", self.eval_every)
+        if self.synthetic and "serve" in self.workloads:
+            raise UserError(
+                "serve cells score entity F1 on the test split's sentences: drop --synthetic "
+                "or serve from --workloads"
+            )
+        if "serve" in self.workloads and AUTO_BATCH in self.batch_sizes:
+            raise UserError(
+                "serve cells batch up to --batch-size, which auto cannot pick: give a number"
+            )
+        if self.serve_max_wait_ms < 0:
+            raise UserError(f"--serve-max-wait-ms must be >= 0, got {self.serve_max_wait_ms}")
+
+    def latency_bound(self, device: str) -> float:
+        """The server scenario's p99 latency bound in ms on `device`."""
+        return self.latency_bound_ms or LATENCY_BOUND_MS[device]
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -197,6 +224,7 @@ class CellSpec:
     extra: tuple[tuple[str, str], ...] = field(default_factory=tuple)
     nproc: int = 1  # training processes (data-parallel ranks)
     grad_accum: int = 1  # micro-batches per optimizer step
+    scenario: str | None = None  # serve cells: the LoadGen scenario (SCENARIOS)
 
     @property
     def cell_id(self) -> str:
@@ -213,9 +241,10 @@ class CellSpec:
         batch = "auto" if self.auto_batch else str(self.batch_size)
         accum = f"x{self.grad_accum}" if self.grad_accum > 1 else ""
         procs = f" x{self.nproc}" if self.nproc > 1 else ""
+        scenario = f" {self.scenario}" if self.scenario else ""
         return (
             f"{self.workload} {self.runtime}{mode} {self.device} {self.precision} "
-            f"{self.padding} b{batch}{accum} s{self.seq_len}{procs}"
+            f"{self.padding} b{batch}{accum} s{self.seq_len}{procs}{scenario}"
         )
 
     def to_json(self) -> dict:
@@ -238,6 +267,7 @@ def cell_for(
     batch_size: BatchSize | None = None,
     seq_len: int | None = None,
     nproc: int = 1,
+    scenario: str | None = None,
 ) -> CellSpec:
     """The cell of `config` with these coordinates (workload-specific fields filled in).
 
@@ -262,15 +292,17 @@ def cell_for(
         checkpoint=None if train else (config.checkpoint or "run-reference"),
         grad_accum=config.grad_accum if train else 1,
         nproc=nproc if train else 1,
+        scenario=scenario if workload == "serve" else None,
     )
 
 
 def expand(config: RunConfig) -> list[CellSpec]:
     """The matrix: workloads x runtimes x devices x precisions x paddings x batch sizes x
-    sequence lengths (x process counts, for training), train cells first."""
+    sequence lengths (x process counts, for training; x scenarios, for serving), train cells
+    first."""
     paddings = ("pad-max",) if config.synthetic else config.paddings
     cells = [
-        cell_for(config, w, r, d, p, pad, b, s, n)
+        cell_for(config, w, r, d, p, pad, b, s, n, sc)
         for w, r, d, p, pad, b, s in itertools.product(
             config.workloads,
             config.runtimes,
@@ -281,6 +313,7 @@ def expand(config: RunConfig) -> list[CellSpec]:
             config.seq_lens,
         )
         for n in (config.nprocs if w == "train" else (1,))
+        for sc in (config.scenarios if w == "serve" else (None,))
     ]
     return sorted(dict.fromkeys(cells), key=lambda c: WORKLOADS.index(c.workload))
 

@@ -39,7 +39,7 @@ class Encoded:
 class Batch:
     input_ids: torch.Tensor
     attention_mask: torch.Tensor
-    labels: torch.Tensor
+    labels: torch.Tensor | None  # None where no labels are known (served requests)
     index: tuple[int, ...]
     real_tokens: int
 
@@ -79,7 +79,7 @@ class Batch:
         return Batch(
             self.input_ids.to(device, non_blocking=non_blocking),
             self.attention_mask.to(device, non_blocking=non_blocking),
-            self.labels.to(device, non_blocking=non_blocking),
+            None if self.labels is None else self.labels.to(device, non_blocking=non_blocking),
             self.index,
             self.real_tokens,
         )
@@ -115,7 +115,8 @@ def encode(
     )
 
 
-def _pad_to(length: int, policy: str, seq_len: int) -> int:
+def padded_width(length: int, policy: str, seq_len: int) -> int:
+    """The width a batch whose longest sentence has `length` tokens is padded to."""
     if policy == "pad-max":
         return seq_len
     if policy == "bucket":
@@ -124,7 +125,7 @@ def _pad_to(length: int, policy: str, seq_len: int) -> int:
 
 
 def batch_width(enc: Encoded, index: Sequence[int], policy: str, seq_len: int) -> int:
-    return _pad_to(max(len(enc.input_ids[i]) for i in index), policy, seq_len)
+    return padded_width(max(len(enc.input_ids[i]) for i in index), policy, seq_len)
 
 
 def signature(

@@ -28,9 +28,17 @@ def decode(
     word_logits: Sequence[np.ndarray], n_words: Sequence[int], labels: Sequence[str]
 ) -> list[list[str]]:
     """Argmax per word; words lost to truncation are predicted "O"."""
+    ids = [wl.argmax(axis=-1) if len(wl) else np.zeros(0, dtype=np.int64) for wl in word_logits]
+    return decode_ids(ids, n_words, labels)
+
+
+def decode_ids(
+    word_ids: Sequence[np.ndarray], n_words: Sequence[int], labels: Sequence[str]
+) -> list[list[str]]:
+    """Label ids per kept word -> tags per word; words lost to truncation are predicted "O"."""
     preds = []
-    for wl, n in zip(word_logits, n_words, strict=True):
-        tags = [labels[k] for k in wl.argmax(axis=-1)] if len(wl) else []
+    for ids, n in zip(word_ids, n_words, strict=True):
+        tags = [labels[k] for k in ids]
         preds.append(tags + ["O"] * (n - len(tags)))
     return preds
 

@@ -25,6 +25,7 @@ SOFTWARE_KEYS = (
     "onnxruntime",
     "numpy",
     "seqeval",
+    "loadgen",
 )
 ENV_VARS = (
     "OMP_NUM_THREADS",
@@ -126,6 +127,7 @@ def fingerprint() -> dict:
         "onnxruntime_providers": ort_providers,
         "numpy": _version("numpy"),
         "seqeval": _version("seqeval"),
+        "loadgen": _version("mlcommons-loadgen"),
         "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
         "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,

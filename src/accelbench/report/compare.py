@@ -18,7 +18,18 @@ from accelbench.report.ratios import MEASURED, speed_ratio
 VERSION_KEYS = tuple(k for k in SOFTWARE_KEYS if k != "git_dirty")
 MACHINE_KEYS = ("cpu", "cpu_count", "gpu", "gpu_count", "driver", "hostname")
 # run settings that change the numbers without entering the cell spec
-SETTING_KEYS = ("lr", "warmup_ratio", "warmup_iters", "min_iters", "min_time", "threads")
+SETTING_KEYS = (
+    "lr",
+    "warmup_ratio",
+    "warmup_iters",
+    "min_iters",
+    "min_time",
+    "threads",
+    "latency_bound_ms",
+    "serve_min_time",
+    "serve_min_queries",
+    "serve_max_wait_ms",
+)
 DATA_KEYS = ("dataset", "split_hash", "labels", "train_sentences", "test_sentences")
 
 
@@ -34,6 +45,7 @@ class Match:
     speed: RatioCI | None  # NEW speed / BASE speed (time per sentence)
     speed_basis: str  # what the interval covers
     delta_f1: float | None  # points, NEW - BASE (means over repeats)
+    served: float | None = None  # serve cells: NEW / BASE scenario metric, > 1 is better
 
     @property
     def base(self) -> dict:
@@ -42,6 +54,10 @@ class Match:
     @property
     def new(self) -> dict:
         return self.new_all[0]
+
+    @property
+    def scenario_metric(self) -> str | None:
+        return self.base["metrics"].get("scenario_metric")
 
     @property
     def comparable(self) -> bool:
@@ -137,13 +153,32 @@ def match(base: Run, new: Run) -> list[Match]:
         meaningful = mine[0]["metrics"].get("f1_meaningful", True)
         delta = (f1_n - f1_b) * 100 if None not in (f1_b, f1_n) and meaningful else None
         speed, basis = _speed(mine, other)
-        out.append(Match(mine[0].get("label", ""), new.name, mine, other, speed, basis, delta))
+        served = scenario_ratio(mine, other)
+        out.append(
+            Match(mine[0].get("label", ""), new.name, mine, other, speed, basis, delta, served)
+        )
     if not out:
         raise UserError(
             f"no cell of {new.path} matches {base.path} ({_spec_diff(base, new)}): "
             "compare runs of the same matrix"
         )
     return out
+
+
+def _scenario_value(records: Sequence[dict]) -> float | None:
+    values = [r["metrics"].get("scenario_value") for r in _measured(records)]
+    values = [v for v in values if v]
+    return sum(values) / len(values) if values else None
+
+
+def scenario_ratio(base: Sequence[dict], new: Sequence[dict]) -> float | None:
+    """Serve cells: how many times better NEW's scenario metric is than BASE's, means over
+    repeats (served QPS at the bound and offline samples/s: NEW / BASE; single-stream p90
+    latency: BASE / NEW)."""
+    b, n = _scenario_value(base), _scenario_value(new)
+    if b is None or n is None:
+        return None
+    return b / n if base[0]["metrics"].get("higher_is_better") is False else n / b
 
 
 def regressions(matches: Sequence[Match], pct: float, f1_tolerance: float) -> list[str]:
@@ -158,6 +193,9 @@ def regressions(matches: Sequence[Match], pct: float, f1_tolerance: float) -> li
         if m.verdict(pct) == "regression":
             one = "" if m.across_processes else "; the verdict rests on one process per side"
             out.append(f"{name}: throughput {_ratio_text(m.speed)}, limit -{pct:g}%{one}")
+        if m.served is not None and m.served < 1 - pct / 100:
+            change = f"{(m.served - 1) * 100:+.1f}%"
+            out.append(f"{name}: {m.scenario_metric} {change} (LoadGen), limit -{pct:g}%")
         if m.delta_f1 is not None and m.delta_f1 < -f1_tolerance:
             out.append(f"{name}: entity F1 {m.delta_f1:+.2f} points, limit -{f1_tolerance:g}")
     return out
@@ -273,6 +311,8 @@ def run_compare(
                 f"{m.label:44s} {m.new_run}: {m.speed.ratio:.3f}× "
                 f"[{m.speed.low:.3f}, {m.speed.high:.3f}] {m.speed_basis}"
             )
+        if m.served is not None:
+            print(f"{m.label:44s} {m.new_run}: {m.served:.3f}× {m.scenario_metric}")
     found = [] if fail_pct is None else comparison.regressions(fail_pct, f1_tolerance)
     for line in [] if fail_pct is None else comparison.within_noise(fail_pct):
         print(f"within noise: {line}")

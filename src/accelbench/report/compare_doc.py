@@ -14,11 +14,14 @@ from accelbench.report.doc import Block, Bullets, Cell, Figure, Heading, Para, T
 from accelbench.report.frame import Run
 from accelbench.report.html import to_html
 from accelbench.report.markdown import to_markdown
-from accelbench.report.render import png
+from accelbench.report.plots import png
 from accelbench.report.tables import num
 
 
 def _speed_cell(m: Match) -> Cell:
+    if m.served is not None:
+        tone = "good" if m.served > 1 else "bad" if m.served < 1 else None
+        return Cell(f"{m.served:.3f}×", tone, f"{m.scenario_metric}: one LoadGen run each", True)
     if m.speed is None:
         return Cell("–", numeric=True)
     s = m.speed
@@ -65,6 +68,11 @@ def _table(matches: Sequence[Match]) -> Table:
             "NEW / BASE",
             "speed ratio per sentence with a 95% CI: across processes when both sides ran "
             "--repeats 2 or more, else a bootstrap of one process's raw timings",
+        ),
+        (
+            "serve cells",
+            "NEW / BASE of the scenario's metric (served QPS at the bound, offline samples/s; "
+            "single-stream p90 as BASE / NEW): > 1 is better; no interval",
         ),
         ("runs", "processes (repeats) per side, BASE / NEW"),
         ("ΔF1", "entity F1 points, NEW − BASE (means over repeats)"),

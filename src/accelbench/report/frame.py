@@ -19,6 +19,7 @@ from accelbench.runner.store import RESULTS, read_records
 
 SPEC_KEYS = (
     "workload",
+    "scenario",
     "runtime",
     "compile_mode",
     "device",
@@ -86,6 +87,14 @@ COLUMNS = [
     "cuda_peak_reserved_mb",
     "stable",
     "unstable_reasons",
+    "scenario_metric",
+    "scenario_result",
+    "scenario_value",
+    "served_qps_at_bound",
+    "latency_bound_ms",
+    "mean_batch_size",
+    "loadgen_valid",
+    "below_mlperf_minimum",
     "reason",
     "cell_id",
     "run_id",
@@ -106,6 +115,19 @@ QUALITY = (
 )
 # per-record columns that the rows of one cell's repeats are combined from
 PER_RECORD = ("repeat", "delta_f1_seeds")
+
+
+# serve cells' metrics that are columns of their own
+SERVE_KEYS = (
+    "scenario_metric",
+    "scenario_result",
+    "scenario_value",
+    "served_qps_at_bound",
+    "latency_bound_ms",
+    "mean_batch_size",
+    "loadgen_valid",
+    "below_mlperf_minimum",
+)
 
 
 @dataclass(frozen=True)
@@ -173,6 +195,7 @@ def _row(rec: dict, run: str = "") -> dict:
         "cuda_peak_reserved_mb": m.get("cuda_peak_reserved_mb"),
         "stable": stab.get("stable"),
         "unstable_reasons": "; ".join(stab.get("reasons", [])),
+        **{k: m.get(k) for k in SERVE_KEYS},
         "reason": rec.get("reason", ""),
         "cell_id": rec.get("cell_id"),
         "run_id": rec.get("run_id"),
@@ -200,7 +223,7 @@ def _record_rows(records: Sequence[dict], run: str = "") -> list[dict]:
         rows[i]["scaling_efficiency"] = value
     for i, base in baselines(records).items():
         ci = RatioCI(1.0, 1.0, 1.0, 0.95) if base is records[i] else speed_ratio(base, records[i])
-        if ci is not None:
+        if ci is not None and rows[i]["workload"] != "serve":  # serve: see report/serving.py
             rows[i].update(speedup=ci.ratio, speedup_low=ci.low, speedup_high=ci.high)
         b_f1, f1 = base.get("metrics", {}).get("f1"), rows[i]["f1"]
         if rows[i]["delta_f1"] is None and f1 is not None and b_f1 is not None:
@@ -252,12 +275,14 @@ def summary_table(records: Sequence[dict]) -> str:
     head = ["cell", "status", "seq/s", "tok/s", "x fp32", "p50 ms", "F1", "dF1", "note"]
     rows = []
     for row in records_frame(records).to_dict("records"):
-        p50 = row["latency_p50_ms"] if row["workload"] == "infer" else row["step_p50_ms"]
+        p50 = row["step_p50_ms"] if row["workload"] == "train" else row["latency_p50_ms"]
         notes = []
         if row["status"] != "ok":
             notes.append(row["reason"])
         elif row["stable"] not in (True, None) and not _missing(row["stable"]):
             notes.append("unstable: " + row["unstable_reasons"])
+        if not _missing(row["scenario_result"]) and row["scenario_result"]:
+            notes.insert(0, row["scenario_result"])
         if not _missing(row["scaling_efficiency"]):
             notes.insert(0, f"scaling efficiency {row['scaling_efficiency']:.0%}")
         if row["repeats"] > 1 and not _missing(row["samples_per_s_low"]):

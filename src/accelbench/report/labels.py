@@ -15,6 +15,7 @@ def is_auto(batch_size: object) -> bool:
 # column -> how a value is written
 DIMENSIONS: dict[str, str] = {
     "run": "{}",
+    "scenario": "{}",
     "runtime": "{}",
     "compile_mode": "[{}]",
     "device": "{}",
@@ -52,7 +53,7 @@ def cell_labels(df: pd.DataFrame, exclude: tuple[str, ...] = ()) -> pd.Series:
 def ordered(df: pd.DataFrame) -> pd.DataFrame:
     """Rows grouped by shape, then runtime, then precision in the order of PRECISIONS."""
     rank = {p: i for i, p in enumerate(PRECISIONS)}
-    keys = ("run", "device", "padding", "_batch", "seq_len", "runtime", "nproc")
+    keys = ("run", "scenario", "device", "padding", "_batch", "seq_len", "runtime", "nproc")
     batch = df["batch_size"].map(lambda b: -1 if is_auto(b) else b) if "batch_size" in df else None
     ordered_df = df.assign(_rank=df["precision"].map(rank), _batch=batch)
     keys = [c for c in keys if c in ordered_df]

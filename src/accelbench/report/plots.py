@@ -6,10 +6,13 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import io
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
 
 from accelbench.report.frame import is_false
 from accelbench.report.labels import cell_labels, is_auto
@@ -25,6 +28,13 @@ PALETTE = {
 }
 UNSTABLE_HATCH = "///"
 LINE_STYLES = ("-", "--", ":", "-.")
+
+
+def png(fig: Figure) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    return buf.getvalue()
 
 
 def _color(precision: str) -> str:
@@ -252,3 +262,37 @@ def memory(df: pd.DataFrame, column: str, what: str) -> Figure | None:
         return None
     labels = part["workload"] + " " + cell_labels(part)
     return _barh(part, part[column], f"memory: {what}", "MB", ",.0f", labels, hatch_unstable=False)
+
+
+def latency_vs_load(
+    curves: dict[str, tuple[str, list[dict]]], bounds_ms: list[float]
+) -> Figure | None:
+    """Server trials: p50 (dashed) and p99 (solid) against the target QPS, one colour per cell;
+    filled markers where LoadGen judged the trial VALID; dotted lines at the bounds."""
+    curves = {name: c for name, c in curves.items() if c[1]}
+    if not curves:
+        return None
+    fig, ax = plt.subplots(figsize=(7.5, 4.6))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for k, (name, (_, trials)) in enumerate(curves.items()):
+        trials = sorted(trials, key=lambda t: t["target_qps"])
+        color = colors[k % len(colors)]
+        qps = [t["target_qps"] for t in trials]
+        ax.plot(qps, [t["p50_ms"] for t in trials], "--", color=color, lw=1)
+        ax.plot(qps, [t["p99_ms"] for t in trials], "-", color=color, lw=1.4, label=name)
+        for t in trials:
+            face = color if t["valid"] else "white"
+            ax.scatter(t["target_qps"], t["p99_ms"], s=30, color=face, edgecolors=color, zorder=3)
+    for bound in bounds_ms:
+        ax.axhline(bound, color="black", ls=":", lw=1)
+    ax.set_yscale("log")
+    ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(ScalarFormatter())
+    ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.set_title("server: latency vs offered load (dashed p50, solid p99)")
+    ax.set_xlabel("target QPS (Poisson arrivals)")
+    ax.set_ylabel("latency per query (ms)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

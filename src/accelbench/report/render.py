@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure as MplFigure
 
@@ -17,7 +15,9 @@ from accelbench.report.frame import Run, is_false, load_run, runs_frame
 from accelbench.report.html import to_html
 from accelbench.report.labels import cell_labels, ordered
 from accelbench.report.markdown import to_markdown
+from accelbench.report.plots import png
 from accelbench.report.ratios import MEASURED
+from accelbench.report.serving import serving_blocks
 from accelbench.report.tables import (
     environment_tables,
     not_run_table,
@@ -27,13 +27,6 @@ from accelbench.report.tables import (
 from accelbench.report.training import time_to_target_table, undertrained_notes
 
 TITLES = {"train": "Training (fine-tuning)", "infer": "Inference"}
-
-
-def png(fig: MplFigure) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    return buf.getvalue()
 
 
 def _figure(name: str, fig: MplFigure | None, caption: str) -> list[Figure]:
@@ -141,6 +134,7 @@ def build(runs: Sequence[Run]) -> tuple[list[Block], pd.DataFrame]:
     blocks += [Heading("Environment"), *environment_tables(list(runs))]
     for workload in ("train", "infer"):
         blocks += _workload(df, workload, _loss_curves(runs, df))
+    blocks += serving_blocks(df, [rec for run in runs for rec in run.records])
     blocks.append(Heading("Accuracy, latency and memory"))
     blocks += _figure(
         "f1_vs_throughput",

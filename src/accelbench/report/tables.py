@@ -54,6 +54,13 @@ def num(value: object) -> str:
     return format(v, ",.0f") if abs(v) >= 100 else format(v, ".1f" if abs(v) >= 10 else ".2f")
 
 
+def runtime_text(row: pd.Series) -> str:
+    """e.g. `compile [default]`; a missing compile mode (None, or NaN after a concat) shows
+    nothing."""
+    mode = row["compile_mode"]
+    return row["runtime"] + ("" if missing(mode) else f" [{mode}]")
+
+
 def shape_text(row: pd.Series, column: str) -> str:
     """A shape coordinate as shown; an auto batch shows the batch its search chose."""
     if column == "batch_size" and is_auto(row[column]):
@@ -78,7 +85,7 @@ def _repeated(row: pd.Series) -> bool:
     return not missing(row.get("repeats")) and row["repeats"] > 1
 
 
-def _f1(row: pd.Series) -> Cell:
+def f1_cell(row: pd.Series) -> Cell:
     if missing(row["f1"]):
         return Cell("–", numeric=True)
     text = f"{row['f1'] * 100:.1f}"
@@ -94,7 +101,7 @@ def _f1(row: pd.Series) -> Cell:
     return Cell(text, numeric=True)
 
 
-def _delta(row: pd.Series) -> Cell:
+def delta_cell(row: pd.Series) -> Cell:
     if missing(row["delta_f1"]):
         return Cell("–", numeric=True)
     text = f"{row['delta_f1'] * 100:+.2f}"
@@ -167,13 +174,13 @@ def workload_table(df: pd.DataFrame, workload: str) -> Table | None:
         rows.append(
             (
                 *(Cell(shape_text(row, c)) for c in shapes),
-                Cell(row["runtime"] + (f" [{row['compile_mode']}]" if row["compile_mode"] else "")),
+                Cell(runtime_text(row)),
                 Cell(row["precision"]),
                 _throughput(row),
                 Cell(num(row["tokens_per_s"]), numeric=True),
                 _speedup(row, key in unstable_base),
-                _f1(row),
-                _delta(row),
+                f1_cell(row),
+                delta_cell(row),
                 Cell(num(row[p50]), numeric=True),
                 Cell(num(row[p99]), numeric=True),
                 Cell(num(memory), numeric=True),

@@ -53,6 +53,10 @@ def execute(job: CellJob, rank: Rank = SINGLE) -> dict:
     with _progress_bar(cell, rank.leader) as bar:
         if cell.workload == "train":
             return run_train(cell, config, backend, job.run_dir, role, bar.update, rank, job.seed)
+        if cell.workload == "serve":
+            from accelbench.workloads.serve import run_serve
+
+            return run_serve(cell, config, backend, job.run_dir, bar.update)
         return run_infer(cell, config, backend, job.run_dir, role, bar.update)
 
 

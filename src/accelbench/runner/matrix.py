@@ -315,8 +315,10 @@ def one_line(record: dict) -> str:
     if record["status"] not in ("ok", "numeric_fail"):
         return f"{record['status']}: {record['reason']}"
     parts = [record["status"]]
-    if "samples_per_s" in m:
+    if m.get("samples_per_s") is not None:
         parts.append(f"{m['samples_per_s']:.1f} seq/s, {m['tokens_per_s']:.0f} tok/s")
+    if m.get("scenario_result"):
+        parts.append(m["scenario_result"])
     if m.get("f1") is not None:
         parts.append(f"F1 {m['f1'] * 100:.1f}")
     if m.get("scaling_efficiency") is not None:

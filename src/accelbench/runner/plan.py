@@ -10,7 +10,7 @@ from accelbench.config.specs import CellSpec, RunConfig, expand, reference_cell_
 from accelbench.errors import UserError
 
 # workloads that run the run's checkpoint and are held to the reference's logits and F1
-CHECKPOINT_WORKLOADS = ("infer",)
+CHECKPOINT_WORKLOADS = ("infer", "serve")  # workloads that run the run's checkpoint
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,8 @@ def probe(cell: CellSpec) -> tuple[bool, str]:
     cap = backend.probe(cell.workload, cell.device, cell.precision)
     if cap.ok and cell.nproc > 1 and not getattr(backend, "data_parallel", False):
         return False, f"runtime {cell.runtime} has no data-parallel (multi-process) training"
+    if cap.ok and cell.workload == "serve" and not getattr(backend, "serves", False):
+        return False, f"runtime {cell.runtime} has no serving path (any batch size from 1)"
     return cap.ok, cap.reason
 
 

@@ -48,7 +48,7 @@ from accelbench.workloads.common import (
     to_device,
 )
 from accelbench.workloads.metrics import TimedWork, build, memory_figures
-from accelbench.workloads.reference import read_reference, write_reference
+from accelbench.workloads.reference import below_reference, read_reference, write_reference
 
 
 def checkpoint_dir(cell: CellSpec, run_dir: Path) -> str:
@@ -184,13 +184,9 @@ def run_infer(
                 reference_f1=ref_meta["f1"],
                 delta_f1=scores["f1"] - ref_meta["f1"],
             )
-            if scores["f1"] < ref_meta["f1"] - config.f1_tolerance / 100:
-                out["status"] = "numeric_fail"
-                out["reason"] = (
-                    f"entity F1 {scores['f1']:.4f} is more than "
-                    f"{config.f1_tolerance:g} point(s) below the fp32 eager "
-                    f"reference {ref_meta['f1']:.4f}"
-                )
+            failed = below_reference(scores["f1"], ref_meta["f1"], config.f1_tolerance)
+            if failed:
+                out.update(status="numeric_fail", reason=failed)
 
     device_batches = to_device(batches, cell.device)
     reset_peaks(cell.device)

@@ -42,3 +42,14 @@ def reference_dev_f1(run_dir: Path) -> float | None:
     """The reference fine-tune's final dev F1, None when the run has none (yet)."""
     path = reference_dir(run_dir) / "reference.json"
     return json.loads(path.read_text()).get("dev_f1") if path.is_file() else None
+
+
+def below_reference(f1: float, reference_f1: float, tolerance_points: float) -> str | None:
+    """Why a cell is `numeric_fail`: its entity F1 is more than `tolerance_points` below the
+    reference's; None when it is within."""
+    if f1 >= reference_f1 - tolerance_points / 100:
+        return None
+    return (
+        f"entity F1 {f1:.4f} is more than {tolerance_points:g} point(s) below the fp32 eager "
+        f"reference {reference_f1:.4f}"
+    )
