@@ -70,6 +70,7 @@ def md1_qps_at_p99(service_s: float, bound_s: float) -> float:
     return low
 
 
+@pytest.mark.slow
 def test_server_search_finds_the_bound_the_queueing_model_predicts(tmp_path):
     sut = Sut(SleepSession(SERVICE_S), library(), "server", max_batch=1, max_wait_s=0.0)
     with sut.handles() as handles:
@@ -112,6 +113,7 @@ def test_a_raising_session_is_raised_after_loadgen_finishes(tmp_path):
         sut.raise_if_failed()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_accuracy_mode_scores_exactly_like_the_infer_workload(tiny_model_dir, tmp_path, scenario):
     from accelbench.backends.eager import EagerBackend
