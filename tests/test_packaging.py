@@ -43,6 +43,7 @@ def fresh_venv(tmp_path_factory) -> Path:
         [str(python), "-m", "pip", "install", "--no-deps", "--no-index", "-q", str(wheel)],
         check=True,
         capture_output=True,
+        env=_env(venv),  # a PYTHONPATH to the checkout would make pip skip the wheel
     )
     return venv
 
