@@ -128,3 +128,22 @@ def test_ceiling_warms_up_a_second_then_times_blocks_of_back_to_back_calls():
     assert syncs[:warmup_calls] == list(range(1, warmup_calls + 1))
     assert len(calls) == warmup_calls + 5 * 10  # 5 blocks of 10 calls, no sync inside a block
     assert syncs[warmup_calls:] == [len(calls)]
+
+
+def test_an_emulated_dtype_is_measured_on_a_smaller_square(monkeypatch):
+    """A matmul dtype whose 1536³ call would take seconds (bf16 emulated on a CPU without BF16
+    instructions) gets a square sized down by halves from a probe call; a fast one keeps its
+    size, and the record says which size each figure comes from."""
+    from accelbench.measure import ceilings
+
+    assert ceilings.matmul_size("cpu", "float32") in (1536, 768, 384)
+    monkeypatch.setattr(ceilings, "MAX_CALL_S", 0.0)
+    assert ceilings.matmul_size("cpu", "float32") == 384  # halved down to the probe size
+    monkeypatch.setattr(ceilings, "MAX_CALL_S", 1e9)
+    monkeypatch.setattr(
+        ceilings, "matmul_size", lambda device, key: 192 if key == "bfloat16" else 1536
+    )
+    monkeypatch.setattr(ceilings, "_time", lambda fn, device: 1.0)
+    out = ceilings.measure("cpu", ("float32", "bfloat16"))
+    assert out["matmul_sizes"] == {"bfloat16": 192}
+    assert out["matmul_tflops"]["bfloat16"] == 2 * 192**3 / 1e12

@@ -5,7 +5,9 @@ datasheet figure (flops.PARTS). Random inputs, never zeros. Each figure: about a
 warm-up (clocks and caches settle; launch and first-call costs leave), then blocks of many
 back-to-back calls, each block timed as a whole (CUDA events on CUDA, so the host's launch
 overhead hides behind queued work as it does in a real loop; the host clock on CPU), and the
-median of the blocks' per-call times.
+median of the blocks' per-call times. A dtype this machine only emulates (bf16 on a CPU without
+AVX-512 BF16 or AMX: a 1536³ call takes seconds) is measured on a smaller square, sized from a
+probe call so one call stays near MAX_CALL_S; the size is recorded with the figure.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import torch
 from accelbench.measure.timing import IterationTimer, Timer, synchronize
 
 SIZES = {"cpu": 1536, "cuda": 8192}
+PROBE_SIZE = 256
+MAX_CALL_S = 0.25
 DTYPES = {
     "float32": torch.float32,
     "tf32": torch.float32,
@@ -68,19 +72,41 @@ def _time(fn: Callable[[], object], device: str) -> float:
     return per_call_s(fn, lambda: synchronize(device), lambda: IterationTimer(device))
 
 
-def matmul_tflops(device: str, dtype_key: str) -> float:
-    n = SIZES[device]
+def _operands(n: int, device: str, dtype_key: str) -> tuple[torch.Tensor, ...]:
     gen = torch.Generator(device=device).manual_seed(0)
     a = torch.randn(n, n, device=device, dtype=DTYPES[dtype_key], generator=gen)
     b = torch.randn(n, n, device=device, dtype=DTYPES[dtype_key], generator=gen)
-    out = torch.empty_like(a)
+    return a, b, torch.empty_like(a)
+
+
+def matmul_size(device: str, dtype_key: str) -> int:
+    """SIZES[device], halved while a call of that size would take over MAX_CALL_S, predicted
+    from a PROBE_SIZE call (n³ work)."""
+    a, b, out = _operands(PROBE_SIZE, device, dtype_key)
+    torch.mm(a, b, out=out)
+    synchronize(device)
+    t0 = time.perf_counter()
+    torch.mm(a, b, out=out)
+    synchronize(device)
+    n = SIZES[device]
+    predicted = (time.perf_counter() - t0) * (n / PROBE_SIZE) ** 3
+    while predicted > MAX_CALL_S and n // 2 >= PROBE_SIZE:
+        n //= 2
+        predicted /= 8
+    return n
+
+
+def matmul_tflops(device: str, dtype_key: str) -> tuple[float, int]:
+    """(TFLOP/s, the square's size)."""
     tf32 = torch.backends.cuda.matmul.allow_tf32
     torch.backends.cuda.matmul.allow_tf32 = dtype_key == "tf32"
     try:
+        n = matmul_size(device, dtype_key)
+        a, b, out = _operands(n, device, dtype_key)
         seconds = _time(lambda: torch.mm(a, b, out=out), device)
     finally:
         torch.backends.cuda.matmul.allow_tf32 = tf32
-    return 2 * n**3 / seconds / 1e12
+    return 2 * n**3 / seconds / 1e12, n
 
 
 def copy_gbps(device: str) -> float:
@@ -93,11 +119,13 @@ def copy_gbps(device: str) -> float:
 
 
 def measure(device: str, dtype_keys: tuple[str, ...]) -> dict:
-    """{"matmul_tflops": {dtype: value or None}, "copy_gbps", "matmul_size", "reasons"}."""
+    """{"matmul_tflops": {dtype: value or None}, "copy_gbps", "matmul_size", "matmul_sizes",
+    "reasons"}."""
     s = Schedule()
     out: dict = {
         "device": device,
         "matmul_size": SIZES[device],
+        "matmul_sizes": {},  # per dtype, where smaller than matmul_size (an emulated dtype)
         "matmul_tflops": {},
         "reasons": {},
         "method": f"{s.warmup_s:g} s warm-up, median of {s.blocks} blocks of back-to-back "
@@ -108,6 +136,8 @@ def measure(device: str, dtype_keys: tuple[str, ...]) -> dict:
             out["matmul_tflops"][key] = None
             out["reasons"][key] = f"{key} matmul is not a CPU compute mode here"
             continue
-        out["matmul_tflops"][key] = matmul_tflops(device, key)
+        out["matmul_tflops"][key], n = matmul_tflops(device, key)
+        if n != SIZES[device]:
+            out["matmul_sizes"][key] = n
     out["copy_gbps"] = copy_gbps(device)
     return out

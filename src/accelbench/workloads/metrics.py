@@ -82,10 +82,14 @@ def compute_figures(
         **flops.mfu(per_device, *gpu(cell.device), key),
         "ceiling_tflops": ceiling,
         "mfu_vs_ceiling": per_device / ceiling if ceiling else None,
-        "ceiling_source": f"{measured['matmul_size']}^3 {key} matmul measured by this run"
+        "ceiling_source": f"{_size(measured, key)}^3 {key} matmul measured by this run"
         if ceiling
         else None,
     }
+
+
+def _size(measured: dict, key: str) -> int:
+    return measured.get("matmul_sizes", {}).get(key, measured["matmul_size"])
 
 
 def build(
