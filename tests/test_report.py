@@ -123,3 +123,18 @@ def test_warnings_survive_a_frame_without_missing_flags():
     unstable = (~df.loc[df["workload"] == "infer", "stable"]).sum()
     warned = sum(c.tone == "warn" and c.note.startswith("unstable:") for r in table.rows for c in r)
     assert warned == unstable > 0
+
+
+@pytest.mark.parametrize("native", [True, False, None])
+def test_bf16_cells_of_a_cpu_without_bf16_instructions_are_called_emulated(tmp_path, native):
+    run = tmp_path / "run"
+    run.mkdir()
+    lines = []
+    for line in (DATA / "results.jsonl").read_text().splitlines():
+        rec = json.loads(line)
+        rec.setdefault("env", {})["cpu_bf16"] = native
+        lines.append(json.dumps(rec))
+    (run / "results.jsonl").write_text("\n".join(lines) + "\n")
+    assert main(["report", str(run)]) == 0
+    md = (run / "report.md").read_text()
+    assert ("its bf16/fp16 cells ran emulated" in md) is (native is False)

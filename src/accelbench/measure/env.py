@@ -54,6 +54,25 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # x86 instructions that compute in bf16 natively
+
+
+def cpu_flags() -> set[str]:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def cpu_bf16(flags: set[str]) -> bool | None:
+    """Whether the CPU has bf16 instructions (None where /proc/cpuinfo says nothing): without
+    them oneDNN emulates bf16 and CPU bf16 cells run several times slower than fp32."""
+    return any(f in flags for f in BF16_FLAGS) if flags else None
+
+
 def git_state() -> dict:
     src = Path(accelbench.__file__).resolve().parent
     try:
@@ -129,6 +148,8 @@ def fingerprint() -> dict:
         "seqeval": _version("seqeval"),
         "loadgen": _version("mlcommons-loadgen"),
         "cpu": cpu_model(),
+        "cpu_isa": torch.backends.cpu.get_cpu_capability(),
+        "cpu_bf16": cpu_bf16(cpu_flags()),
         "cpu_count": os.cpu_count(),
         "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "torch_threads": torch.get_num_threads(),

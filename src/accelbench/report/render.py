@@ -26,6 +26,8 @@ from accelbench.report.tables import (
 )
 from accelbench.report.training import time_to_target_table, undertrained_notes
 
+HALF = ("bf16", "fp16", "bf16-weights", "fp16-weights")  # precisions that compute in 16 bits
+
 TITLES = {"train": "Training (fine-tuning)", "infer": "Inference"}
 
 
@@ -68,6 +70,16 @@ def _overview(runs: Sequence[Run], df: pd.DataFrame) -> list[Block]:
                 tone="warn",
             )
         )
+    emulated = [run.name for run in runs if _bf16_emulated(run, df[df["run"] == run.name])]
+    if emulated:
+        blocks.append(
+            Para(
+                f"{', '.join(emulated)}: this CPU has no bf16 instructions (avx512_bf16, "
+                "amx_bf16), so its bf16/fp16 cells ran emulated: they say what this machine "
+                "does, not what bf16 gives on a CPU that has them.",
+                tone="warn",
+            )
+        )
     failed = df[df["status"] == "numeric_fail"]
     if len(failed):
         blocks.append(
@@ -77,6 +89,12 @@ def _overview(runs: Sequence[Run], df: pd.DataFrame) -> list[Block]:
             )
         )
     return blocks
+
+
+def _bf16_emulated(run: Run, df: pd.DataFrame) -> bool:
+    env = next((rec["env"] for rec in run.records if rec.get("env")), {})
+    half = df[(df["device"] == "cpu") & df["precision"].isin(HALF) & df["status"].isin(MEASURED)]
+    return env.get("cpu_bf16") is False and len(half) > 0
 
 
 def _workload(df: pd.DataFrame, workload: str, curves: dict) -> list[Block]:

@@ -220,6 +220,8 @@ ENV_ROWS = {
     "Machine": (
         "hostname",
         "cpu",
+        "cpu_isa",
+        "cpu_bf16",
         "cpu_count",
         "cpu_affinity",
         "gpu",
