@@ -101,6 +101,15 @@ def plugin_runtimes(tmp_path, monkeypatch) -> Callable[..., None]:
     return install
 
 
+def alive(pid: int) -> bool:
+    """Running (a zombie left for a reaper that does not reap counts as gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
 def assert_scored(metrics: dict, eval_limit: int = 48, dataset: str = "bundled") -> None:
     """A cell's entity scores describe its eval set: as many gold entities as the first
     `eval_limit` test sentences hold, per-type supports adding up to them, F1 the harmonic mean

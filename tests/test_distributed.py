@@ -19,7 +19,7 @@ from accelbench.cli import main
 from accelbench.config.specs import RunConfig, cell_for
 from accelbench.runner.matrix import plan_cells
 from accelbench.runner.ranks import failed_ranks
-from conftest import FAST, NO_CEILINGS, assert_scored
+from conftest import FAST, NO_CEILINGS, alive, assert_scored
 
 QUICK = [*FAST, *NO_CEILINGS, "--threads", "1"]
 
@@ -131,22 +131,13 @@ def rank_faults(plugin_runtimes, monkeypatch, tmp_path) -> Path:
     return pid_dir
 
 
-def _alive(pid: int) -> bool:
-    """Running (a zombie left for a reaper that does not reap counts as gone)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
 def _pids(pid_dir: Path) -> list[int]:
     return [int(p.read_text()) for p in sorted(pid_dir.glob("rank*.pid"))]
 
 
 def _gone_within(pids: list[int], seconds: float) -> bool:
     deadline = time.monotonic() + seconds
-    while any(_alive(p) for p in pids):
+    while any(alive(p) for p in pids):
         if time.monotonic() > deadline:
             return False
         time.sleep(0.2)

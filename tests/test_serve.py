@@ -13,7 +13,7 @@ import pytest
 
 from accelbench.cli import main
 from accelbench.config.specs import cell_for
-from conftest import FAST, install_plugins
+from conftest import FAST, alive, install_plugins
 
 HERE = Path(__file__).parent
 # one torch thread: on a shared 2-core machine a second OpenMP thread waiting for a core
@@ -140,14 +140,6 @@ def test_report_and_compare_of_serve_cells(run_dir, tmp_path, capsys):
     assert "single-stream slower: 1.000× p90_latency_ms" in out
 
 
-def _alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
 @pytest.mark.slow
 def test_a_hung_sut_ends_as_timeout(run_dir, serve_faults):
     """The session hangs while answering LoadGen's queries (the server's batching thread),
@@ -165,9 +157,9 @@ def test_a_hung_sut_ends_as_timeout(run_dir, serve_faults):
     assert pid_file.is_file(), "the cell timed out before LoadGen ran: raise the timeout"
     pid = int(pid_file.read_text())
     deadline = time.monotonic() + 10
-    while _alive(pid) and time.monotonic() < deadline:
+    while alive(pid) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert not _alive(pid)
+    assert not alive(pid)
 
 
 def test_accelbench_list_shows_which_runtimes_serve(serve_faults):

@@ -31,6 +31,19 @@ SPEC_KEYS = (
     "dataset",
     "synthetic",
 )
+# training toward quality (measure/convergence.py), as recorded
+QUALITY = (
+    "dev_f1",
+    "best_dev_f1",
+    "target_f1",
+    "target_reached",
+    "steps_to_target",
+    "sentences_to_target",
+    "time_to_target_train_s",
+    "time_to_target_wall_s",
+    "undertrained",
+    "undertrained_reason",
+)
 COLUMNS = [
     "run",
     "label",
@@ -65,16 +78,7 @@ COLUMNS = [
     "delta_f1_high",
     "f1_verdict",
     "f1_meaningful",
-    "dev_f1",
-    "best_dev_f1",
-    "target_f1",
-    "target_reached",
-    "steps_to_target",
-    "sentences_to_target",
-    "time_to_target_train_s",
-    "time_to_target_wall_s",
-    "undertrained",
-    "undertrained_reason",
+    *QUALITY,
     "argmax_agreement",
     "max_abs_logit_diff",
     "final_loss",
@@ -100,19 +104,6 @@ COLUMNS = [
     "run_id",
     "duration_s",
 ]
-# training toward quality (measure/convergence.py), as recorded
-QUALITY = (
-    "dev_f1",
-    "best_dev_f1",
-    "target_f1",
-    "target_reached",
-    "steps_to_target",
-    "sentences_to_target",
-    "time_to_target_train_s",
-    "time_to_target_wall_s",
-    "undertrained",
-    "undertrained_reason",
-)
 # per-record columns that the rows of one cell's repeats are combined from
 PER_RECORD = ("repeat", "delta_f1_seeds")
 
