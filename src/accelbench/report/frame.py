@@ -44,6 +44,17 @@ QUALITY = (
     "undertrained",
     "undertrained_reason",
 )
+# serve cells' metrics that are columns of their own
+SERVE_KEYS = (
+    "scenario_metric",
+    "scenario_result",
+    "scenario_value",
+    "served_qps_at_bound",
+    "latency_bound_ms",
+    "mean_batch_size",
+    "loadgen_valid",
+    "below_mlperf_minimum",
+)
 COLUMNS = [
     "run",
     "label",
@@ -91,14 +102,7 @@ COLUMNS = [
     "cuda_peak_reserved_mb",
     "stable",
     "unstable_reasons",
-    "scenario_metric",
-    "scenario_result",
-    "scenario_value",
-    "served_qps_at_bound",
-    "latency_bound_ms",
-    "mean_batch_size",
-    "loadgen_valid",
-    "below_mlperf_minimum",
+    *SERVE_KEYS,
     "reason",
     "cell_id",
     "run_id",
@@ -106,19 +110,6 @@ COLUMNS = [
 ]
 # per-record columns that the rows of one cell's repeats are combined from
 PER_RECORD = ("repeat", "delta_f1_seeds")
-
-
-# serve cells' metrics that are columns of their own
-SERVE_KEYS = (
-    "scenario_metric",
-    "scenario_result",
-    "scenario_value",
-    "served_qps_at_bound",
-    "latency_bound_ms",
-    "mean_batch_size",
-    "loadgen_valid",
-    "below_mlperf_minimum",
-)
 
 
 @dataclass(frozen=True)
