@@ -9,9 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from accelbench.backends.precision import EMULATE_ENV
 from accelbench.config.runtimes import ENTRY_POINT_GROUP
 
 HERE = Path(__file__).parent
+
+# the suite's CPU bf16 cells run on any CPU, emulated where it has no bf16 instructions (their
+# refusal without this is tested in test_precision_probe.py); cell processes inherit it
+os.environ[EMULATE_ENV] = "emulated"
 
 # `accelbench run` flags that keep an end-to-end run on the tiny model to seconds per cell
 FAST = [

@@ -38,6 +38,9 @@ def test_relative_targets_follow_the_reference():
     target, how = resolve_target("ref:0.9", 0.4)
     assert target == pytest.approx(0.36) and "0.9 × the fp32 reference's dev F1 0.4000" in how
     assert resolve_target("ref:0.9", None)[0] is None
+    # a reference that learnt nothing sets no target: 0.9 × 0 would be reached by any run
+    target, how = resolve_target("ref:0.9", 0.0)
+    assert target is None and "near zero" in how and "--train-steps" in how
 
 
 def test_bad_targets_are_user_errors():

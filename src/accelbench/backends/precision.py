@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from dataclasses import dataclass
 
 import torch
+
+from accelbench.measure.env import cpu_bf16, cpu_flags
+
+EMULATE_ENV = "ACCELBENCH_CPU_BF16"  # "emulated": run CPU bf16 cells on a CPU without bf16
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,16 @@ def torch_capability(workload: str, device: str, precision: str) -> tuple[bool, 
         )
     if device == "cpu" and mode.cuda_only:
         return False, f"{precision} is a CUDA mode; on CPU use fp32 or bf16"
+    if (
+        device == "cpu"
+        and torch.bfloat16 in (mode.autocast, mode.weights)
+        and cpu_bf16(cpu_flags()) is False
+        and os.environ.get(EMULATE_ENV) != "emulated"
+    ):
+        return False, (
+            "this CPU has no bf16 instructions (avx512_bf16, amx_bf16): bf16 would run "
+            f"emulated, several times slower than fp32; {EMULATE_ENV}=emulated runs it anyway"
+        )
     if workload == "train" and not mode.train:
         return False, f"{precision} casts the weights and is for inference only; train with bf16"
     if (

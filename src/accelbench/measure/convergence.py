@@ -39,12 +39,17 @@ def eval_steps(steps: int, every: int | None) -> list[int]:
 
 def resolve_target(text: str, reference_dev_f1: float | None) -> tuple[float | None, str]:
     """The absolute dev F1 a --target-f1 asks for, and how it was set; None when it is
-    relative and the reference's dev F1 is not known."""
+    relative and the reference's dev F1 is not known or near zero."""
     relative, value = target_f1(text)
     if not relative:
         return value, f"dev F1 {value:.4f}"
     if reference_dev_f1 is None:
         return None, f"{value:g} of the fp32 reference's dev F1, which is unknown"
+    if reference_dev_f1 < NEAR_ZERO:
+        return None, (
+            f"{value:g} of the fp32 reference's dev F1 {reference_dev_f1:.4f}, which is near "
+            "zero (any run would reach it): give more --train-steps or an absolute --target-f1"
+        )
     target = value * reference_dev_f1
     return target, f"{value:g} × the fp32 reference's dev F1 {reference_dev_f1:.4f} = {target:.4f}"
 
