@@ -119,6 +119,8 @@ def test_report_and_compare_of_serve_cells(run_dir, tmp_path, capsys):
     page = (tmp_path / "rep" / "report.md").read_text()
     for title in ("Server: highest QPS", "Single-stream: one sentence", "Offline: all samples"):
         assert title in page
+    # the best cell is named among all the scenario's cells: eager, beside the noserve cell
+    assert "- single-stream: lowest p90 latency: eager, " in page
     assert (tmp_path / "rep" / "figures" / "serve_latency_vs_load.png").is_file()
     df = pd.read_csv(tmp_path / "rep" / "summary.csv")
     serve = df[df["workload"] == "serve"]

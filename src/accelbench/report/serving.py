@@ -131,8 +131,8 @@ def _best(df: pd.DataFrame) -> list[str]:
         ("single-stream", "lowest p90 latency"),
         ("offline", "highest throughput"),
     ):
-        part = df[(df["scenario"] == scenario) & df["scenario_value"].notna()]
-        part = part[part["status"] == "ok"]
+        cells = df[df["scenario"] == scenario]
+        part = cells[cells["scenario_value"].notna() & (cells["status"] == "ok")]
         if part.empty:
             continue
         lower = scenario == "single-stream"
@@ -140,7 +140,8 @@ def _best(df: pd.DataFrame) -> list[str]:
             part["scenario_value"].idxmin() if lower else part["scenario_value"].idxmax()
         ]
         unit = {"server": "QPS", "single-stream": "ms", "offline": "samples/s"}[scenario]
-        name = cell_labels(part, exclude=("scenario",)).loc[top.name]
+        # named among all the scenario's cells, so that what sets it apart is in its name
+        name = cell_labels(cells, exclude=("scenario",)).loc[top.name]
         out.append(f"{scenario}: {what}: {name}, {num(top['scenario_value'])} {unit}")
     return out
 
