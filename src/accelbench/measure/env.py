@@ -57,17 +57,18 @@ def cpu_model() -> str:
 BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # x86 instructions that compute in bf16 natively
 
 
-def cpu_flags() -> set[str]:
+@functools.cache
+def cpu_flags() -> frozenset[str]:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("flags"):
-                return set(line.split(":", 1)[1].split())
+                return frozenset(line.split(":", 1)[1].split())
     except OSError:
         pass
-    return set()
+    return frozenset()
 
 
-def cpu_bf16(flags: set[str]) -> bool | None:
+def cpu_bf16(flags: frozenset[str]) -> bool | None:
     """Whether the CPU has bf16 instructions (None where /proc/cpuinfo says nothing): without
     them oneDNN emulates bf16 and CPU bf16 cells run several times slower than fp32."""
     return any(f in flags for f in BF16_FLAGS) if flags else None
