@@ -50,11 +50,12 @@ def _child_env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": path}
 
 
-def _read_until_eof(fd: int, proc: subprocess.Popen, deadline: float) -> bytes | None:
-    """Everything the child writes to `fd` until it closes it; None past the deadline."""
+def _read_until_eof(fd: int, deadline: float, clock: Callable[[], float]) -> bytes | None:
+    """Everything the child writes to `fd` until it closes it; None once `clock` passes the
+    deadline."""
     chunks = []
     while True:
-        if time.monotonic() > deadline:
+        if clock() > deadline:
             return None
         ready, _, _ = select.select([fd], [], [], POLL_S)
         if ready:
@@ -72,9 +73,13 @@ def _kill(proc: subprocess.Popen) -> None:
 
 
 def run_isolated(
-    fn: Callable[..., Any], args: tuple, timeout: float, log: Path | None = None
+    fn: Callable[..., Any],
+    args: tuple,
+    timeout: float,
+    log: Path | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> Outcome:
-    """`fn(*args)` in a fresh interpreter, killed after `timeout` seconds."""
+    """`fn(*args)` in a fresh interpreter, killed after `timeout` seconds of `clock`."""
     read_fd, write_fd = os.pipe()
     progress_fd = os.dup(2) if sys.stderr.isatty() else -1
     if log is not None:
@@ -102,7 +107,7 @@ def run_isolated(
         assert proc.stdin is not None
         pickle.dump((fn, args), proc.stdin)
         proc.stdin.close()
-        data = _read_until_eof(read_fd, proc, time.monotonic() + timeout)
+        data = _read_until_eof(read_fd, clock() + timeout, clock)
         if data is None:
             _kill(proc)
             return Outcome("timeout", reason=f"still running after {timeout:g}s; killed")
