@@ -2,11 +2,10 @@
 numeric_fail and keeps its numbers. The degraded runtime joins through the real plug-in path
 (an `accelbench.runtimes` entry point)."""
 
-import json
-
 import pytest
 
 from accelbench.cli import main
+from helpers import read_records
 
 pytestmark = pytest.mark.slow  # end to end: models and cell processes
 
@@ -49,10 +48,7 @@ def test_degraded_cell_is_numeric_fail_and_keeps_numbers(
         ]
     )
     assert code == 0
-    recs = {
-        r["spec"]["runtime"] + "/" + r["role"]: r
-        for r in map(json.loads, (out / "results.jsonl").read_text().splitlines())
-    }
+    recs = {r["spec"]["runtime"] + "/" + r["role"]: r for r in read_records(out)}
     reference = recs["eager/reference"]["metrics"]["f1"]
     assert reference > 0.5, "the gate needs a reference with a real F1"
     assert recs["ort/cell"]["status"] == "ok"
@@ -90,6 +86,6 @@ def test_degraded_cell_is_numeric_fail_and_keeps_numbers(
         ]
     )
     assert code == 0
-    last = json.loads((lenient / "results.jsonl").read_text().splitlines()[-1])
+    last = read_records(lenient)[-1]
     assert last["spec"]["runtime"] == "degraded"
     assert last["status"] == "ok", "a 100-point tolerance lets the same cell pass"

@@ -1,13 +1,12 @@
 """CUDA cells on a tiny BERT: skipped without a GPU; on a GPU host they run (with the rest of
 the suite, whose tests hold on both)."""
 
-import json
-
 import pytest
 import torch
 
 from accelbench.cli import main
 from conftest import FAST
+from helpers import read_records
 
 pytestmark = [
     pytest.mark.gpu,
@@ -33,7 +32,7 @@ def test_cuda_precisions(tiny_model_dir, tmp_path):
         ]
     )
     assert code == 0
-    recs = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
+    recs = read_records(out)
     ran = [r for r in recs if r["status"] != "unsupported"]
     assert len(ran) == 4 + 6  # 4 training precisions, 6 inference precisions
     for rec in ran:
@@ -80,10 +79,7 @@ def test_cuda_compile_with_cuda_graphs_and_ort_on_its_stream(tiny_model_dir, tmp
         ]
     )
     assert code == 0
-    recs = {
-        (r["spec"]["workload"], r["spec"]["runtime"]): r
-        for r in (json.loads(x) for x in (out / "results.jsonl").read_text().splitlines())
-    }
+    recs = {(r["spec"]["workload"], r["spec"]["runtime"]): r for r in read_records(out)}
     for key in (("train", "compile"), ("infer", "compile")):
         rec = recs[key]
         assert rec["status"] == "ok", (rec["label"], rec["reason"])

@@ -93,6 +93,7 @@ def test_every_batch_trial_runs_on_a_fresh_session(monkeypatch):
         assert {b for sid, b in backend.log if sid == id(session)} == {session.batch}
 
 
+@pytest.mark.slow  # an ONNX export of the tiny BERT
 def test_ort_trials_rebuild_the_session_not_the_graph(tiny_model_dir):
     from transformers import AutoModelForTokenClassification
 

@@ -11,6 +11,7 @@ from accelbench.config.job import CellJob, Role
 from accelbench.config.specs import RunConfig
 from accelbench.runner.plan import plan_cells
 from conftest import NO_CEILINGS
+from helpers import read_records
 
 
 def test_repeats_are_interleaved_rounds_led_by_the_reference():
@@ -32,10 +33,6 @@ def test_a_repeat_is_a_seed_and_only_the_first_reference_writes():
     ]
 
 
-def _records(out: Path) -> list[dict]:
-    return [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
-
-
 @pytest.mark.slow
 def test_training_f1_across_seeds_and_resume(
     tiny_model_dir, conll_dir, tmp_path, plugin_runtimes, capsys
@@ -51,7 +48,7 @@ def test_training_f1_across_seeds_and_resume(
     argv += ["--train-steps", "40", "--lr", "5e-3", "--batch-size", "4", "--threads", "1"]
     argv += ["--target-f1", "ref:0.9", "--eval-every", "10"]
     assert main(argv) == 0
-    recs = _records(out)
+    recs = read_records(out)
     order = [(r["spec"]["runtime"], r["repeat"]) for r in recs]
     assert order == [(rt, k) for k in range(3) for rt in ("eager", "frozenhead", "twin")]
     by = {(r["spec"]["runtime"], r["repeat"]): r for r in recs}
@@ -104,7 +101,7 @@ def test_training_f1_across_seeds_and_resume(
     assert main(["run", "--resume", str(out)]) == 0
     err = capsys.readouterr().err
     assert err.count("already recorded") == 7
-    again = _records(out)
+    again = read_records(out)
     assert sorted((r["cell_id"], r["repeat"]) for r in again) == sorted(
         (r["cell_id"], r["repeat"]) for r in recs
     )
