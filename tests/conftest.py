@@ -1,7 +1,7 @@
 """Shared fixtures: a tiny BERT saved to disk with the bundled vocabulary, one tiny fine-tuned
 checkpoint for the whole session, a tiny CoNLL dir, the flags that keep end-to-end runs short,
 and test-only runtimes installed as entry-point plug-ins. The guards of the fast tier: a test
-not marked slow may not ask for the tiny model or start a process.
+not marked slow may not ask for the tiny model or start a Python process (a cell).
 
 Torch-free at import (the fast tier's workers import torch only where a test module does)."""
 
@@ -124,18 +124,24 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
             pytest.fail(f"{item.nodeid} uses {sorted(wanted)}: mark it @pytest.mark.slow")
 
 
-class _NoProcess(subprocess.Popen):
+class _NoInterpreter(subprocess.Popen):
+    """Popen that refuses to start a Python interpreter (a cell, the CLI, torchrun, a
+    script); small tools (git) still run."""
+
     def __init__(self, args, *rest, **kw) -> None:
-        raise AssertionError(
-            f"a test not marked slow started a process ({args!r}): mark it @pytest.mark.slow"
-        )
+        program = args if isinstance(args, str) else str(next(iter(args), ""))
+        if Path(program.split()[0] if program else "").name.startswith("python"):
+            raise AssertionError(
+                f"a test not marked slow started {args!r}: mark it @pytest.mark.slow"
+            )
+        super().__init__(args, *rest, **kw)
 
 
 @pytest.fixture(autouse=True)
-def _fast_tier_starts_no_process(request, monkeypatch) -> None:
-    """Outside the slow tier, starting a process (a cell, the CLI, an interpreter) fails."""
+def _fast_tier_starts_no_interpreter(request, monkeypatch) -> None:
+    """Outside the slow tier, starting a Python process (a cell, the CLI) fails."""
     if request.node.get_closest_marker("slow") is None:
-        monkeypatch.setattr(subprocess, "Popen", _NoProcess)
+        monkeypatch.setattr(subprocess, "Popen", _NoInterpreter)
 
 
 def install_plugins(site: Path, mp: pytest.MonkeyPatch, **targets: str) -> None:

@@ -106,3 +106,26 @@ def test_plan_lists_the_cells_and_runs_nothing(capsys, tmp_path):
     assert "unsupported: int8 is not a PyTorch precision" in eager_int8
     assert sum("runs here" in line for line in lines) == 4
     assert not out.exists()
+
+
+def test_ctrl_c_exits_130_with_the_resume_hint(capsys, tmp_path, monkeypatch):
+    """Ctrl-C while the run waits for its first cell: the run directory is left ready for
+    --resume and the message says how."""
+    from accelbench.runner import isolate
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(isolate, "run_isolated", interrupted)
+    out = tmp_path / "r"
+    argv = ["run", "--out", str(out), "--workloads", "infer", "--precisions", "fp32"]
+    code, err = run_cli(capsys, *argv, "--no-ceilings")
+    assert code == 130
+    started, message = err.splitlines()
+    assert started.startswith("[1/2] train eager cpu fp32")  # the cell it was waiting for
+    assert message == (
+        "accelbench: interrupted; finished cells are in results.jsonl "
+        "(continue with --resume RUN_DIR)"
+    )
+    assert (out / "run.json").is_file()  # what --resume continues from
+    assert not (out / "results.jsonl").exists() or (out / "results.jsonl").read_text() == ""
