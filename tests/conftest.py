@@ -88,7 +88,7 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_checkpoint(tiny_model_dir, tmp_path_factory, worker_id) -> Path:
+def tiny_checkpoint(tiny_model_dir, tmp_path_factory) -> Path:
     """The tiny BERT fine-tuned once (the bundled data, FAST's steps), for the tests that only
     need a checkpoint (`--checkpoint`): one fine-tune per test session, shared by the xdist
     workers through a lock in their common temporary directory."""
@@ -96,7 +96,7 @@ def tiny_checkpoint(tiny_model_dir, tmp_path_factory, worker_id) -> Path:
 
     from helpers import run_tiny
 
-    if worker_id == "master":  # no xdist: this session's own temporary directory
+    if "PYTEST_XDIST_WORKER" not in os.environ:  # one process: its own temporary directory
         root = tmp_path_factory.mktemp("tiny-checkpoint")
     else:  # the directory all workers of this run share (pytest-N/, above popen-gwK/)
         root = tmp_path_factory.getbasetemp().parent / "tiny-checkpoint"

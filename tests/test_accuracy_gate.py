@@ -5,6 +5,7 @@ numeric_fail and keeps its numbers. The degraded runtime joins through the real 
 import pytest
 
 from accelbench.cli import main
+from conftest import NO_CEILINGS
 from helpers import read_records
 
 pytestmark = pytest.mark.slow  # end to end: models and cell processes
@@ -45,6 +46,7 @@ def test_degraded_cell_is_numeric_fail_and_keeps_numbers(
             "1",
             "--out",
             str(out),
+            *NO_CEILINGS,
         ]
     )
     assert code == 0
@@ -83,6 +85,7 @@ def test_degraded_cell_is_numeric_fail_and_keeps_numbers(
             "0.05",
             "--out",
             str(lenient),
+            *NO_CEILINGS,
         ]
     )
     assert code == 0

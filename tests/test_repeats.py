@@ -76,7 +76,9 @@ def test_training_f1_across_seeds_and_resume(
     train_s = [p[2] for p in ref["dev_f1_curve"]]
     assert train_s == sorted(train_s) and all(p[3] >= p[2] for p in ref["dev_f1_curve"])
     assert ref["target_f1"] == pytest.approx(0.9 * ref["dev_f1"])
-    assert ref["target_reached"] is True and ref["steps_to_target"] in (10, 20, 30, 40)
+    # the first point of the curve at or above the target
+    reached = [p[0] for p in ref["dev_f1_curve"] if p[4] >= ref["target_f1"]]
+    assert ref["target_reached"] is True and ref["steps_to_target"] == reached[0]
     assert ref["time_to_target_train_s"] == ref["dev_f1_curve"][ref["steps_to_target"] // 10 - 1][2]
     assert ref["undertrained"] is False
     frozen = by[("frozenhead", 0)]["metrics"]
