@@ -5,7 +5,7 @@ compiled once with symbolic batch and length (`dynamic=True`); `bucket` and `pad
 distinct shapes, so each gets its own static graph (`dynamic=False`) under a recompile limit
 that covers them. Compilation happens in the calls that first meet a graph: inference in
 `prepare_infer` and the workload's per-shape warm-up, training in `warm_shapes` (one forward
-and backward per graph the run will need, before the first step). Those calls are timed apart
+and backward per exact shape the run will meet, before the first step). Those calls are timed apart
 (`compile_time_s`) and counted; a timed call that compiled anyway is left out of the samples.
 
 CUDA graphs: whether the mode records them is read from Inductor's own options for the mode
@@ -28,7 +28,7 @@ from accelbench.backends.eager import TorchInfer, TorchTrain
 from accelbench.backends.precision import MODES, PrecisionMode, torch_capability
 from accelbench.config.specs import CellSpec
 from accelbench.data.encode import Batch
-from accelbench.measure.timing import synchronize
+from accelbench.measure.timing import synchronize, warm_shapes
 
 RECOMPILE_LIMIT = 64  # static graphs per bucket width x (full, last partial) batch size
 CUDAGRAPH_WARM_CALLS = 3  # cudagraph trees: warm-up call, recording call, first replay
@@ -65,17 +65,6 @@ class CompileOptions:
     @property
     def warm_calls(self) -> int:
         return CUDAGRAPH_WARM_CALLS if self.cudagraphs else 1
-
-    def graph_key(self, batch: Batch) -> Hashable:
-        """Batches with the same key run the same compiled graph. Static shapes, and CUDA
-        graphs (recorded per shape even over a dynamic graph): the exact signature.
-        dynamic=True: one graph for every size of 2 and up, while Dynamo specializes sizes 0
-        and 1 (a batch of one sentence gets a graph of its own). A full batch (no attention
-        mask passed) is a graph apart in both."""
-        rows, width, masked = batch.signature
-        if self.dynamic and not self.cudagraphs:
-            return min(rows, 2), min(width, 2), masked
-        return rows, width, masked
 
     def compile(self, module: torch.nn.Module) -> Callable[..., Any]:
         config = torch._dynamo.config
@@ -184,18 +173,20 @@ class CompiledTrain(TorchTrain):
         return self.watch.compiling_calls
 
     def warm_shapes(self, examples: Sequence[Batch]) -> None:
-        """One forward and backward per graph the examples need (`warm_calls` each where CUDA
-        graphs are recorded), gradients accumulating outside DDP's all-reduce and zeroed
+        """One forward and backward per exact shape of the examples (`warm_calls` each where
+        CUDA graphs are recorded), as inference warms: under dynamic=True the first batch of a
+        graph can still specialize it (rows equal to width), so a later shape would recompile
+        in a timed step. Gradients accumulate outside DDP's all-reduce and are zeroed
         afterwards; no optimizer step, and the RNG state restored, so weights, optimizer,
         schedule and dropout stream are as if nothing ran."""
-        firsts: dict[Hashable, Batch] = {}
-        for batch in examples:
-            firsts.setdefault(self.options.graph_key(batch), batch)
         gpus = [torch.cuda.current_device()] if self.device == "cuda" else []
         with torch.random.fork_rng(devices=gpus), self._accumulating(last=False):
-            for batch in firsts.values():
-                for _ in range(self.options.warm_calls):
-                    self.watch.call(self._backward, batch, 1)
+            warm_shapes(
+                lambda batch: self.watch.call(self._backward, batch, 1),
+                examples,
+                self.options.warm_calls,
+                _signature,
+            )
         self.optimizer.zero_grad(set_to_none=True)
         synchronize(self.device)
 
@@ -209,6 +200,10 @@ class CompiledTrain(TorchTrain):
             **self.watch.details(),
             "evaluator": "eager",
         }
+
+
+def _signature(batch: Batch) -> Hashable:
+    return batch.signature
 
 
 def _has_triton() -> bool:
