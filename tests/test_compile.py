@@ -43,7 +43,9 @@ def test_cuda_graphs_follow_the_modes_own_options(mode, device, cudagraphs):
         assert "only on CUDA" in options.details()["compile_note"]
 
 
-def test_cuda_compile_without_a_host_c_compiler_is_unsupported(monkeypatch):
+def test_cuda_compile_without_a_host_c_compiler_is_unsupported(monkeypatch, tmp_path):
+    (tmp_path / "Python.h").write_text("")
+    monkeypatch.setattr(compile_backend, "python_include", lambda: tmp_path)
     monkeypatch.setattr(compile_backend, "torch_capability", lambda *a: (True, ""))
     monkeypatch.setattr(compile_backend, "_has_triton", lambda: True)
     monkeypatch.delenv("CC", raising=False)
@@ -57,6 +59,23 @@ def test_cuda_compile_without_a_host_c_compiler_is_unsupported(monkeypatch):
     assert "/opt/nowhere/cc" in compile_backend.compiler_missing("cuda")
     monkeypatch.setattr(compile_backend, "_has_triton", lambda: False)
     assert "Triton" in compile_backend.compiler_missing("cuda")
+
+
+def test_triton_probe_reads_cc_as_triton_runs_it_and_needs_python_h(monkeypatch, tmp_path):
+    monkeypatch.setattr(compile_backend, "_has_triton", lambda: True)
+    on_path = {"gcc": "/usr/bin/gcc", "ccache": "/usr/bin/ccache"}
+    monkeypatch.setattr(compile_backend.shutil, "which", lambda name: on_path.get(name))
+    monkeypatch.setattr(compile_backend, "python_include", lambda: tmp_path)
+    monkeypatch.setenv("CC", "gcc")
+    assert "no Python.h" in compile_backend.compiler_missing("cuda")
+    assert str(tmp_path) in compile_backend.compiler_missing("cuda")
+    (tmp_path / "Python.h").write_text("")
+    assert compile_backend.compiler_missing("cuda") == ""
+    # Triton runs [$CC, source, ...]: a launcher and a compiler are not one program
+    monkeypatch.setenv("CC", "ccache gcc")
+    reason = compile_backend.compiler_missing("cuda")
+    assert "'ccache gcc' is a command line" in reason and "CC=gcc" in reason
+    assert "not on PATH" not in reason
 
 
 class MaskProbe(torch.nn.Module):

@@ -15,10 +15,14 @@ CUDA graphs: whether the mode records them is read from Inductor's own options f
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
+import sys
+import sysconfig
 import time
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -212,23 +216,46 @@ def _has_triton() -> bool:
     return has_triton()
 
 
+def python_include() -> Path:
+    """Where Triton looks for Python.h when it builds its launchers (triton/runtime/build.py:
+    the default install scheme's include path, Debian's posix_local read as posix_prefix)."""
+    scheme = sysconfig.get_default_scheme()
+    return Path(
+        sysconfig.get_paths(scheme="posix_prefix" if scheme == "posix_local" else scheme)["include"]
+    )
+
+
 def compiler_missing(device: str) -> str:
     """Why Inductor cannot build kernels for `device` here, or "" when it can. On CUDA,
     Triton builds its driver module and kernel launchers with the host C compiler ($CC if
-    set, else gcc or clang on PATH, as triton/runtime/build.py looks), so a GPU box without
-    one cannot compile either."""
+    set, run as one program; else gcc or clang on PATH, as triton/runtime/build.py looks)
+    against Python's headers, so a GPU box without either cannot compile."""
     if device == "cpu" and not any(shutil.which(c) for c in ("g++", "c++", "clang++")):
         return "Inductor's CPU backend needs a C++ compiler (g++ or clang++) on PATH"
-    if device == "cuda":
-        if not _has_triton():
-            return "Inductor's CUDA backend needs Triton, which this torch install lacks"
-        cc = os.environ.get("CC")
-        compilers = [cc] if cc else ["gcc", "clang"]
-        if not any(shutil.which(c) for c in compilers):
-            return (
-                "Triton builds its kernel launchers with a host C compiler and finds none "
-                f"({' or '.join(compilers)} not on PATH): install gcc or set CC"
-            )
+    if device != "cuda":
+        return ""
+    if not _has_triton():
+        return "Inductor's CUDA backend needs Triton, which this torch install lacks"
+    cc = os.environ.get("CC")
+    words = shlex.split(cc) if cc else []
+    if len(words) > 1:
+        return (
+            f"CC={cc!r} is a command line, but Triton runs $CC as one program: set CC to the "
+            f"compiler alone (e.g. CC={words[-1]}), or unset it to use gcc or clang from PATH"
+        )
+    compilers = words or ["gcc", "clang"]
+    if not any(shutil.which(c) for c in compilers):
+        return (
+            "Triton builds its kernel launchers with a host C compiler and finds none "
+            f"({' or '.join(compilers)} not on PATH): install gcc or set CC"
+        )
+    include = python_include()
+    if not (include / "Python.h").is_file():
+        dev = f"python3.{sys.version_info.minor}-dev"
+        return (
+            f"Triton builds its kernel launchers against Python's headers and {include} has "
+            f"no Python.h: install the Python development headers (e.g. {dev})"
+        )
     return ""
 
 
