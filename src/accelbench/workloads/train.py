@@ -13,6 +13,7 @@ share), so every shape it will meet is known in advance:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import math
@@ -252,9 +253,9 @@ def run_train(
     session.warm_shapes(to_device(plan.examples(), cell.device))
 
     reset_peaks(cell.device)
-    dev_curve = DevCurve(steps, config, cell, rank) if data is not None else None
     timer = IterationTimer(cell.device)
     telemetry = Telemetry(cell.device)
+    dev_curve = DevCurve(steps, config, cell, rank, telemetry) if data is not None else None
     losses, timed = [], []  # timed: per timed step, its batches' (size, tokens, shape), compiled
     # CUDA: the last warm-up step runs under the profiler (mode evidence), never a timed one
     profile_at = warm - 1 if cell.device == "cuda" and warm >= 2 else None
@@ -268,9 +269,10 @@ def run_train(
         if step >= warm:
             timer.start()
         if step == profile_at:
-            loss, kernel_profile = profile_call(
-                functools.partial(session.step, micro), cell.precision
-            )
+            with dev_curve.paused() if dev_curve is not None else contextlib.nullcontext():
+                loss, kernel_profile = profile_call(
+                    functools.partial(session.step, micro), cell.precision
+                )
         else:
             loss = session.step(micro)
         if step >= warm:
