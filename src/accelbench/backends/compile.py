@@ -48,6 +48,20 @@ def mode_cudagraphs(mode: str, device: str) -> bool:
     return device == "cuda" and bool(options.get("triton.cudagraphs", config.triton.cudagraphs))
 
 
+def serving_refusal(cell: CellSpec) -> str:
+    """Why a serve cell cannot run in its compile mode, or "": serving forms batches of any
+    size up to --batch-size at whatever width the queued sentences need, and a mode that
+    records CUDA graphs records one per (rows, width) when first met, inside timed queries."""
+    mode = cell.compile_mode
+    if cell.workload != "serve" or mode is None or not mode_cudagraphs(mode, cell.device):
+        return ""
+    return (
+        f"compile mode {mode} records a CUDA graph for each (rows, width) when first met, and "
+        "serving meets new shapes during timed queries: serve with --compile-mode default "
+        "or max-autotune-no-cudagraphs"
+    )
+
+
 @dataclass(frozen=True)
 class CompileOptions:
     mode: str
