@@ -33,7 +33,11 @@ LEGEND = (
         "the fp32 eager fine-tune of the same shape)",
     ),
     ("p50/p99", "per-batch latency (infer) or per-step time (train)"),
-    ("memory", "CUDA peak allocated on cuda cells, process peak RSS on cpu"),
+    (
+        "memory",
+        "cuda cells: device memory (torch's peak allocated, or for a runtime with its own "
+        "allocator such as ORT the growth NVML saw); cpu cells: process peak RSS",
+    ),
     (
         "scaling",
         "throughput of N training processes / (N × that of the 1-process cell of the same spec)",
@@ -79,6 +83,20 @@ def _speedup(row: pd.Series, baseline_unstable: bool) -> Cell:
         return Cell(text, "warn", "speedup rests on an unstable measurement (see notes)", True)
     tone = "good" if row["speedup_low"] > 1 else "bad" if row["speedup_high"] < 1 else None
     return Cell(text, tone, numeric=True)
+
+
+def memory_cell(row: pd.Series) -> Cell:
+    """A row's memory in MB: on CUDA the device's (torch's peak allocated, else the runtime's
+    own allocator as NVML saw it: ORT's arena), never the host's RSS; on CPU the peak RSS."""
+    if row["device"] != "cuda":
+        return Cell(num(row["peak_rss_mb"]), numeric=True)
+    memory = row["cuda_peak_allocated_mb"]
+    if missing(memory):
+        memory = row["device_memory_mb"]
+    if missing(memory):
+        reason = row["device_memory_reason"]
+        return Cell("–", "muted", None if missing(reason) else reason, True)
+    return Cell(num(memory), numeric=True)
 
 
 def _repeated(row: pd.Series) -> bool:
@@ -167,8 +185,6 @@ def workload_table(df: pd.DataFrame, workload: str) -> Table | None:
             if workload == "infer"
             else ("step_p50_ms", "step_p99_ms")
         )
-        memory = row["cuda_peak_allocated_mb"]
-        memory = row["peak_rss_mb"] if missing(memory) else memory
         key = (row["run_id"], row["device"], row["padding"], row["batch_size"], row["seq_len"])
         status = row["status"] + (" (reference)" if row["role"] != "cell" else "")
         rows.append(
@@ -183,7 +199,7 @@ def workload_table(df: pd.DataFrame, workload: str) -> Table | None:
                 delta_cell(row),
                 Cell(num(row[p50]), numeric=True),
                 Cell(num(row[p99]), numeric=True),
-                Cell(num(memory), numeric=True),
+                memory_cell(row),
                 *([_mfu(row)] if with_mfu else []),
                 *([_scaling(row)] if with_scaling else []),
                 *([Cell(str(row["repeats"]), numeric=True)] if with_runs else []),

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from accelbench.backends.base import Backend, InferSession
 from accelbench.config.job import Role
@@ -53,6 +54,17 @@ from accelbench.workloads.reference import below_reference, read_reference, writ
 
 def checkpoint_dir(cell: CellSpec, run_dir: Path) -> str:
     return str(run_dir / "checkpoint") if cell.checkpoint == "run-reference" else cell.checkpoint
+
+
+def synthetic_model(cell: CellSpec, run_dir: Path) -> tuple[Any, Any]:
+    """(model, tokenizer) a synthetic cell times: the --checkpoint when one is given, with its
+    own labels; else --model with a new head of SYNTHETIC_LABELS (a synthetic run has no
+    reference fine-tune, so "run-reference" means none was given)."""
+    if cell.checkpoint not in (None, "run-reference"):
+        ckpt = checkpoint_dir(cell, run_dir)
+        return load_checkpoint(ckpt), load_tokenizer(resolve_model(ckpt))
+    source = resolve_model(cell.model)
+    return build_model(source, SYNTHETIC_LABELS), load_tokenizer(source)
 
 
 def _search_batch(
@@ -138,17 +150,12 @@ def run_infer(
     out: dict = {"metrics": {}}
     metrics = out["metrics"]
     if cell.synthetic:
-        source = resolve_model(cell.model)
-        tokenizer = load_tokenizer(source)
-        model = build_model(source, SYNTHETIC_LABELS)
+        model, tokenizer = synthetic_model(cell, run_dir)
         data, cap = None, autobatch.MAX_BATCH
+        labels = model.config.num_labels
 
         def make(c: CellSpec) -> list[Batch]:
-            return [
-                synthetic_batch(
-                    c.batch_size, c.seq_len, tokenizer.vocab_size, len(SYNTHETIC_LABELS), c.seed
-                )
-            ]
+            return [synthetic_batch(c.batch_size, c.seq_len, tokenizer.vocab_size, labels, c.seed)]
 
     else:
         ckpt = checkpoint_dir(cell, run_dir)

@@ -4,7 +4,9 @@ scenarios.py), then LoadGen's accuracy mode over the test split, scored like the
 The cell infers with the run's checkpoint. Before LoadGen starts, every batch size the scenario
 can form runs once (compilation, allocator warm-up) and the service time at batch 1 and at the
 largest batch is measured: it sizes LoadGen's pre-generated load (single-stream's expected
-latency, offline's expected QPS) and the server search's first target.
+latency, offline's expected QPS) and the server search's first target. A compile mode that
+records CUDA graphs never serves (backends.compile.serving_refusal): its graphs are recorded
+per (rows, width), and queries bring new shapes while they are timed.
 """
 
 from __future__ import annotations
