@@ -9,7 +9,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from accelbench.report import plots  # noqa: F401  (selects the Agg backend)
-from accelbench.report.compare import Comparison, Match
+from accelbench.report.compare import (
+    NOISE_FLOOR_CVS,
+    NOISE_FLOOR_MIN_PCT,
+    SETTLE,
+    Comparison,
+    Match,
+)
 from accelbench.report.doc import Block, Bullets, Cell, Figure, Heading, Para, Table
 from accelbench.report.frame import Run
 from accelbench.report.html import to_html
@@ -26,14 +32,10 @@ def _speed_cell(m: Match) -> Cell:
         return Cell("–", numeric=True)
     s = m.speed
     text = f"{s.ratio:.3f}× [{s.low:.3f}–{s.high:.3f}]"
-    unstable = [
-        side
-        for side, r in (("BASE", m.base), (m.new_run, m.new))
-        if (r["metrics"].get("stability") or {}).get("stable") is False
-    ]
-    if unstable:
-        return Cell(text, "warn", "unstable measurement in " + " and ".join(unstable), True)
-    return Cell(text, "good" if s.low > 1 else "bad" if s.high < 1 else None, numeric=True)
+    if m.unstable:
+        return Cell(text + " unsettled", "warn", m.stability(), True)
+    tone = "good" if s.low > 1 else "bad" if s.high < 1 else None
+    return Cell(text, tone, m.stability() if m.caveats() else None, True)
 
 
 def _f1(rec: dict) -> str:
@@ -152,8 +154,11 @@ def write_compare(
     if not all(m.across_processes for m in matches if m.speed is not None):
         blocks.append(
             Para(
-                "Cells measured in one process per side carry only within-process noise: run "
-                "both sides with --repeats 2 or more for intervals across processes."
+                "Cells measured in one process per side carry only within-process noise, which "
+                "cannot see run-to-run noise: such a cell is a regression only when it fell "
+                f"beyond its noise floor too ({NOISE_FLOOR_CVS:g} × the larger within-process "
+                f"CV of its two sides, at least {NOISE_FLOOR_MIN_PCT:g} %); {SETTLE}.",
+                tone="warn",
             )
         )
     blocks += [Heading("Matched cells"), _table(matches)]
