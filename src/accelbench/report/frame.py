@@ -60,6 +60,7 @@ COLUMNS = [
     "label",
     *SPEC_KEYS,
     "batch_size_ran",
+    "batch_capped",
     "nproc",
     "role",
     "status",
@@ -148,6 +149,7 @@ def _row(rec: dict, run: str = "") -> dict:
         "label": rec.get("label", ""),
         **{k: spec.get(k) for k in SPEC_KEYS},
         "batch_size_ran": m.get("batch_size_ran"),
+        "batch_capped": m.get("batch_capped"),
         "nproc": nproc(spec),
         "role": rec.get("role"),
         "status": rec.get("status"),
@@ -269,6 +271,8 @@ def summary_table(records: Sequence[dict]) -> str:
         notes = []
         if row["status"] != "ok":
             notes.append(row["reason"])
+        if isinstance(row["batch_capped"], str):
+            notes.append(f"ran at batch {int(row['batch_size_ran'])}: the data held no more")
         elif row["stable"] not in (True, None) and not _missing(row["stable"]):
             notes.append("unstable: " + row["unstable_reasons"])
         if not _missing(row["scenario_result"]) and row["scenario_result"]:

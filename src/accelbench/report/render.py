@@ -128,6 +128,15 @@ def _overview(runs: Sequence[Run], df: pd.DataFrame) -> list[Block]:
                 tone="warn",
             )
         )
+    capped = df[df["batch_capped"].map(lambda v: isinstance(v, str))]
+    if len(capped):
+        blocks.append(
+            Para(
+                f"{len(capped)} cell(s) asked for a batch larger than the data holds and ran "
+                "at the smaller one: " + "; ".join(sorted(set(capped["batch_capped"]))),
+                tone="warn",
+            )
+        )
     failed = df[df["status"] == "numeric_fail"]
     if len(failed):
         blocks.append(

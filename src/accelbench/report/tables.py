@@ -66,6 +66,8 @@ def shape_text(row: pd.Series, column: str) -> str:
     if column == "batch_size" and is_auto(row[column]):
         ran = row["batch_size_ran"]
         return "auto" if missing(ran) else f"auto ({int(ran)})"
+    if column == "batch_size" and isinstance(row.get("batch_capped"), str):
+        return f"{row[column]} (ran {int(row['batch_size_ran'])}) ⚠"
     return str(row[column])
 
 
