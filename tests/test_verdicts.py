@@ -160,9 +160,9 @@ def test_an_undertrained_reference_comes_first_in_report_and_console(tmp_path):
 
 
 def test_serving_never_headlines_an_invalid_run(tmp_path):
-    from accelbench.report.serving import _best
-
     import pandas as pd
+
+    from accelbench.report.serving import _best
 
     rows = pd.DataFrame(
         {
