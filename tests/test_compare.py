@@ -251,3 +251,21 @@ def test_one_process_noise_floor_follows_the_cells_cv(capsys, tmp_path):
     assert any("unstable measurement" in line for line in cmp.within_noise(5))
     md = (noisy_new / "compare.md").read_text()
     assert "unsettled" in md and "unstable measurement in BASE" in md
+
+
+def test_the_accuracy_target_each_cell_ran_under_is_shown(capsys, base, tmp_path):
+    from accelbench import compare as api_compare
+
+    def bert99(rec: dict) -> None:
+        if rec["spec"]["workload"] == "infer" and rec["status"] == "ok":
+            rec["metrics"].update(accuracy_target="99%", f1_gate="held: F1 0.4000 >= 0.3960")
+
+    new = copy_run(tmp_path / "bert99", steady(bert99))
+    code, _, _ = compare(capsys, base, new)
+    assert code == 0
+    df = api_compare(base, new).to_pandas()
+    infer = df[df["label"].str.startswith("infer") & (df["base_status"] == "ok")]
+    assert set(infer["accuracy_target"]) == {"99%"}
+    assert infer["f1_gate"].str.startswith("held").all()
+    md = (new / "compare.md").read_text()
+    assert "NEW F1 gate" in md and "| 99%: held |" in md

@@ -310,8 +310,8 @@ class Comparison:
         """One row per matched cell: its label, the NEW run, both statuses and repeats, the speed
         ratio (NEW / BASE, per sentence) with its 95 % CI and what the CI covers, the noise
         floor (one process per side), `stability` (`settled`, or what keeps the ratio from
-        being settled), the F1 change in points; with `pct`, each cell's verdict (ok, within
-        noise, regression)."""
+        being settled), the F1 change in points, NEW's F1 gate (`accuracy_target` as run,
+        `f1_gate`); with `pct`, each cell's verdict (ok, within noise, regression)."""
         import pandas as pd
 
         rows = [
@@ -330,6 +330,8 @@ class Comparison:
                 "noise_floor_pct": m.noise_floor,
                 "stability": m.stability(),
                 "delta_f1_points": m.delta_f1,
+                "accuracy_target": m.new["metrics"].get("accuracy_target"),
+                "f1_gate": m.new["metrics"].get("f1_gate"),
                 **({"verdict": m.verdict(pct)} if pct is not None else {}),
             }
             for m in self.matches

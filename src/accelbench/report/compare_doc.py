@@ -43,6 +43,17 @@ def _f1(rec: dict) -> str:
     return "–" if f1 is None else f"{f1 * 100:.1f}"
 
 
+def _gate(rec: dict) -> Cell:
+    m = rec["metrics"]
+    gate = m.get("f1_gate")
+    if gate is None:
+        return Cell("–")
+    rule = m.get("accuracy_target") or "points"
+    if gate == "not checked":
+        return Cell(f"{rule}: not checked", "muted", m.get("reference_undertrained"))
+    return Cell(f"{rule}: {gate.split(':')[0]}", "bad" if gate == "numeric_fail" else None)
+
+
 def _table(matches: Sequence[Match]) -> Table:
     rows = []
     for m in matches:
@@ -63,6 +74,7 @@ def _table(matches: Sequence[Match]) -> Table:
                 Cell(_f1(m.base), numeric=True),
                 Cell(_f1(m.new), numeric=True),
                 Cell("–" if m.delta_f1 is None else f"{m.delta_f1:+.2f}", numeric=True),
+                _gate(m.new),
             )
         )
     legend = (
@@ -78,10 +90,15 @@ def _table(matches: Sequence[Match]) -> Table:
         ),
         ("runs", "processes (repeats) per side, BASE / NEW"),
         ("ΔF1", "entity F1 points, NEW − BASE (means over repeats)"),
+        (
+            "NEW F1 gate",
+            "NEW's F1 against its own run's fp32 reference: --accuracy-target PCT% of it "
+            "(MLPerf's BERT-99 form) or --f1-tolerance points below it",
+        ),
     )
     columns = ("cell", "NEW run", "status", "runs", "BASE seq/s", "NEW seq/s", "NEW / BASE")
     columns += ("BASE F1 %",)
-    return Table((*columns, "NEW F1 %", "ΔF1"), tuple(rows), legend=legend)
+    return Table((*columns, "NEW F1 %", "ΔF1", "NEW F1 gate"), tuple(rows), legend=legend)
 
 
 def _figure(matches: Sequence[Match]) -> Figure | None:

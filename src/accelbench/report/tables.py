@@ -104,6 +104,10 @@ def f1_cell(row: pd.Series) -> Cell:
     verdict = row.get("f1_verdict")
     if isinstance(verdict, str) and verdict.startswith("not established"):
         return Cell(text, "muted", verdict, True)
+    target = row.get("accuracy_target")
+    if isinstance(target, str) and not missing(row.get("f1_required")):
+        gate = f"held: at least {target} of the fp32 reference's F1 ({row['f1_required']:.4f})"
+        return Cell(text, None, gate, True)
     return Cell(text, numeric=True)
 
 
