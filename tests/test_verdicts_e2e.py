@@ -40,10 +40,8 @@ def test_an_undertrained_checkpoint_and_a_batch_beyond_the_data(
 ):
     first = tmp_path / "first"
     data = ["--dataset", f"conll:{conll_dir}", "--workloads", "infer", "--precisions", "fp32"]
-    code = main(
-        ["run", "--model", str(tiny_model_dir), *data, "--train-steps", "2"]
-        + ["--batch-size", "512", *QUICK, "--out", str(first)]
-    )
+    train = ["--model", str(tiny_model_dir), "--train-steps", "2", "--batch-size", "512"]
+    code = main(["run", *train, *data, *QUICK, "--out", str(first)])
     assert code == 0
     reference = next(r for r in _records(first) if r["role"] == "reference")
     # the test split holds 2 sentences: batch 512 ran as a batch of 2, and says so
@@ -56,10 +54,8 @@ def test_an_undertrained_checkpoint_and_a_batch_beyond_the_data(
 
     second = tmp_path / "second"
     capsys.readouterr()
-    code = main(
-        ["run", "--checkpoint", str(checkpoint), *data, "--runtimes", "eager,ort"]
-        + ["--batch-size", "2", "--accuracy-target", "99%", *QUICK, "--out", str(second)]
-    )
+    infer = ["--checkpoint", str(checkpoint), "--runtimes", "eager,ort", "--batch-size", "2"]
+    code = main(["run", *infer, *data, "--accuracy-target", "99%", *QUICK, "--out", str(second)])
     out = capsys.readouterr().out
     assert code == 0
     recs = {r["spec"]["runtime"] + "/" + r["role"]: r for r in _records(second)}
