@@ -46,8 +46,9 @@ def test_an_undertrained_checkpoint_and_a_batch_beyond_the_data(
     reference = next(r for r in _records(first) if r["role"] == "reference")
     # the test split holds 2 sentences: batch 512 ran as a batch of 2, and says so
     assert reference["metrics"]["batch_size_ran"] == 2
-    assert "batch 512 asked for, but the data held 2 sentences" in (
-        reference["metrics"]["batch_capped"]
+    assert (
+        "batch 512 asked for, but the data held 2 sentences"
+        in (reference["metrics"]["batch_capped"])
     )
     checkpoint = first / "checkpoint"
     _tags_everything_o(checkpoint)
