@@ -217,3 +217,30 @@ def test_a_checkpoint_run_shows_the_checkpoint_not_the_defaults(tmp_path):
         "lr 0.0003, seed 7, on bundled; test F1 0.4100; run /runs/a |"
     ) in page
     assert "| train_steps | – (--checkpoint: not trained in this run) |" in page
+
+
+def test_training_cells_are_not_checked_against_an_undertrained_reference():
+    from accelbench.config.job import Role
+    from accelbench.config.specs import expand
+    from accelbench.runner.matrix import add_seed_verdict
+    from accelbench.runner.plan import Planned
+
+    config = RunConfig(workloads=("train",), precisions=("fp32", "bf16"))
+    ref_cell, bf16 = expand(config)
+    weak = "the fp32 reference's entity F1 0.0000 is below the floor 0.05: ..."
+    reference = {
+        "cell_id": ref_cell.cell_id,
+        "role": Role.REFERENCE.value,
+        "status": "ok",
+        "spec": {"workload": "train"},
+        "metrics": {"f1": 0.0, "f1_meaningful": True, "reference_undertrained": weak},
+    }
+    record = {
+        "cell_id": bf16.cell_id,
+        "status": "ok",
+        "metrics": {"f1": 0.0, "f1_meaningful": True},
+    }
+    add_seed_verdict(record, Planned(bf16), config, {(ref_cell.cell_id, 0): reference})
+    assert record["status"] == "ok"
+    assert record["metrics"]["f1_verdict"] == "not checked"
+    assert record["metrics"]["reference_undertrained"] == weak

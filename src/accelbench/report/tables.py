@@ -95,7 +95,7 @@ def f1_cell(row: pd.Series) -> Cell:
         text += f" ±{(row['f1_high'] - row['f1_low']) * 50:.1f}"
     if row["status"] == "numeric_fail":
         return Cell(text, "bad", row["reason"], True)
-    if row.get("f1_gate") == "not checked":
+    if "not checked" in (row.get("f1_gate"), row.get("f1_verdict")):
         return Cell(text, "muted", f"not checked: {row['reference_undertrained']}", True)
     if row.get("role") == "reference" and isinstance(row.get("reference_undertrained"), str):
         return Cell(text, "bad", f"undertrained: {row['reference_undertrained']}", True)
