@@ -55,7 +55,10 @@ def test_an_undertrained_reference_checks_nothing():
     assert f"below the floor {F1_FLOOR:g}" in gate["reference_undertrained"]
     # a random-init model is not meaningful, not undertrained: its gate still applies
     gate, failed = f1_gate(0.0, {"f1": 0.2, "f1_meaningful": False}, RunConfig())
-    assert gate["f1_gate"] == "numeric_fail" and failed
+    assert gate["f1_gate"] == "numeric_fail"
+    assert failed == (
+        "entity F1 0.0000 is more than 1 point(s) below the fp32 eager reference 0.2000"
+    )
 
 
 def test_serving_settings_that_can_never_be_valid_exit_2(capsys):

@@ -77,10 +77,13 @@ def f1_gate(f1: float, ref_meta: dict, config: RunConfig) -> tuple[dict, str | N
     out["accuracy_target"] = config.accuracy_target
     if config.accuracy_target is not None:
         required = accuracy_target(config.accuracy_target) * ref
-        rule = f"{config.accuracy_target} of the fp32 eager reference F1 {ref:.4f} = {required:.4f}"
+        share = f"{config.accuracy_target} of the fp32 eager reference F1 {ref:.4f}"
+        rule = f"below {share} = {required:.4f}"
     else:
         required = ref - config.f1_tolerance / 100
-        rule = f"{config.f1_tolerance:g} point(s) below the fp32 eager reference {ref:.4f}"
+        rule = (
+            f"more than {config.f1_tolerance:g} point(s) below the fp32 eager reference {ref:.4f}"
+        )
     out["f1_required"] = required
     weak = ref_meta.get("undertrained", undertrained(ref_meta))
     if weak:
@@ -90,4 +93,4 @@ def f1_gate(f1: float, ref_meta: dict, config: RunConfig) -> tuple[dict, str | N
         out["f1_gate"] = f"held: F1 {f1:.4f} >= {required:.4f}"
         return out, None
     out["f1_gate"] = "numeric_fail"
-    return out, f"entity F1 {f1:.4f} is below {rule}"
+    return out, f"entity F1 {f1:.4f} is {rule}"
