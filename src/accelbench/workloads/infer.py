@@ -24,6 +24,7 @@ from accelbench.data.models import (
     build_model,
     checkpoint_is_meaningful,
     checkpoint_labels,
+    checkpoint_meta,
     load_checkpoint,
     load_tokenizer,
     resolve_model,
@@ -49,7 +50,7 @@ from accelbench.workloads.common import (
     to_device,
 )
 from accelbench.workloads.metrics import TimedWork, build, memory_figures
-from accelbench.workloads.reference import below_reference, read_reference, write_reference
+from accelbench.workloads.reference import f1_gate, read_reference, write_reference
 
 
 def checkpoint_dir(cell: CellSpec, run_dir: Path) -> str:
@@ -182,16 +183,14 @@ def run_infer(
         )
         out["data"] = data.corpus.summary()
         if role is Role.REFERENCE:  # the fp32 eager pass over --checkpoint: the yardstick
-            write_reference(run_dir, word_logits, scores, metrics["f1_meaningful"])
+            metrics["reference_undertrained"] = write_reference(
+                run_dir, word_logits, scores, metrics["f1_meaningful"]
+            )
         reference = read_reference(run_dir)
         if reference is not None:
             ref_logits, ref_meta = reference
-            metrics.update(
-                parity(word_logits, ref_logits),
-                reference_f1=ref_meta["f1"],
-                delta_f1=scores["f1"] - ref_meta["f1"],
-            )
-            failed = below_reference(scores["f1"], ref_meta["f1"], config.f1_tolerance)
+            gate, failed = f1_gate(scores["f1"], ref_meta, config)
+            metrics.update(parity(word_logits, ref_logits), **gate)
             if failed:
                 out.update(status="numeric_fail", reason=failed)
 
@@ -219,6 +218,8 @@ def run_infer(
         inputs_resident_on_device=True,
     )
     out["details"] = session.details()
+    if config.checkpoint and data is not None:  # what ran: the checkpoint, as it describes itself
+        out["details"]["checkpoint"] = checkpoint_meta(ckpt)
     if found is not None:
         out["details"]["batch_search"] = found.to_json()
     if cell.device == "cuda":

@@ -39,7 +39,7 @@ from accelbench.workloads.common import (
 from accelbench.workloads.infer import checkpoint_dir
 from accelbench.workloads.loadgen_runs import RunSettings, start_test
 from accelbench.workloads.metrics import memory_figures
-from accelbench.workloads.reference import below_reference, read_reference
+from accelbench.workloads.reference import f1_gate, read_reference
 from accelbench.workloads.scenarios import Serving, performance
 from accelbench.workloads.sut import SampleLibrary, Sut
 
@@ -153,12 +153,8 @@ def run_serve(
     reference = read_reference(run_dir)
     if reference is not None:
         ref_logits, ref_meta = reference
-        metrics.update(
-            argmax_agreement=_parity(word_ids, ref_logits),
-            reference_f1=ref_meta["f1"],
-            delta_f1=scores["f1"] - ref_meta["f1"],
-        )
-        failed = below_reference(scores["f1"], ref_meta["f1"], config.f1_tolerance)
+        gate, failed = f1_gate(scores["f1"], ref_meta, config)
+        metrics.update(argmax_agreement=_parity(word_ids, ref_logits), **gate)
         if failed:
             out.update(status="numeric_fail", reason=failed)
     details = session.details()

@@ -370,7 +370,20 @@ def run_train(
                 "cell_id": cell.cell_id,
                 "labels": list(labels),
                 **data.corpus.summary(),
+                "model": cell.model,
+                "trained": {
+                    "label": cell.label,
+                    "train_steps": steps,
+                    "epochs": metrics["epochs"],
+                    "lr": config.lr,
+                    "seed": seed,
+                    "run_dir": str(Path(run_dir).resolve()),
+                },
+                "test_f1": scores["f1"],
+                "dev_f1": metrics["dev_f1"],
             },
         )
-        write_reference(run_dir, word_logits, scores, source.pretrained, metrics["dev_f1"])
+        metrics["reference_undertrained"] = write_reference(
+            run_dir, word_logits, scores, source.pretrained, metrics["dev_f1"]
+        )
     return out
