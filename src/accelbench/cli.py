@@ -120,6 +120,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=d.f1_tolerance,
         help="F1 points below the fp32 reference before a cell is numeric_fail",
     )
+    run.add_argument(
+        "--accuracy-target",
+        default=None,
+        metavar="PCT%",
+        help="instead of --f1-tolerance: a cell is numeric_fail below PCT%% of the fp32 "
+        "reference's F1 (99%% or 99.9%%: MLPerf's BERT-99 / BERT-99.9)",
+    )
     run.add_argument("--warmup-iters", type=int, default=d.warmup_iters)
     run.add_argument("--min-iters", type=int, default=d.min_iters)
     run.add_argument("--min-time", type=float, default=d.min_time, help="seconds")

@@ -5,7 +5,7 @@ compiled once with symbolic batch and length (`dynamic=True`); `bucket` and `pad
 distinct shapes, so each gets its own static graph (`dynamic=False`) under a recompile limit
 that covers them. Compilation happens in the calls that first meet a graph: inference in
 `prepare_infer` and the workload's per-shape warm-up, training in `warm_shapes` (one forward
-and backward per graph the run will need, before the first step). Those calls are timed apart
+and backward per exact shape the run will meet, before the first step). Those calls are timed apart
 (`compile_time_s`) and counted; a timed call that compiled anyway is left out of the samples.
 
 CUDA graphs: whether the mode records them is read from Inductor's own options for the mode
@@ -15,10 +15,14 @@ CUDA graphs: whether the mode records them is read from Inductor's own options f
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
+import sys
+import sysconfig
 import time
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -28,7 +32,7 @@ from accelbench.backends.eager import TorchInfer, TorchTrain
 from accelbench.backends.precision import MODES, PrecisionMode, torch_capability
 from accelbench.config.specs import CellSpec
 from accelbench.data.encode import Batch
-from accelbench.measure.timing import synchronize
+from accelbench.measure.timing import synchronize, warm_shapes
 
 RECOMPILE_LIMIT = 64  # static graphs per bucket width x (full, last partial) batch size
 CUDAGRAPH_WARM_CALLS = 3  # cudagraph trees: warm-up call, recording call, first replay
@@ -42,6 +46,20 @@ def mode_cudagraphs(mode: str, device: str) -> bool:
 
     options = list_mode_options(mode)
     return device == "cuda" and bool(options.get("triton.cudagraphs", config.triton.cudagraphs))
+
+
+def serving_refusal(cell: CellSpec) -> str:
+    """Why a serve cell cannot run in its compile mode, or "": serving forms batches of any
+    size up to --batch-size at whatever width the queued sentences need, and a mode that
+    records CUDA graphs records one per (rows, width) when first met, inside timed queries."""
+    mode = cell.compile_mode
+    if cell.workload != "serve" or mode is None or not mode_cudagraphs(mode, cell.device):
+        return ""
+    return (
+        f"compile mode {mode} records a CUDA graph for each (rows, width) when first met, and "
+        "serving meets new shapes during timed queries: serve with --compile-mode default "
+        "or max-autotune-no-cudagraphs"
+    )
 
 
 @dataclass(frozen=True)
@@ -65,17 +83,6 @@ class CompileOptions:
     @property
     def warm_calls(self) -> int:
         return CUDAGRAPH_WARM_CALLS if self.cudagraphs else 1
-
-    def graph_key(self, batch: Batch) -> Hashable:
-        """Batches with the same key run the same compiled graph. Static shapes, and CUDA
-        graphs (recorded per shape even over a dynamic graph): the exact signature.
-        dynamic=True: one graph for every size of 2 and up, while Dynamo specializes sizes 0
-        and 1 (a batch of one sentence gets a graph of its own). A full batch (no attention
-        mask passed) is a graph apart in both."""
-        rows, width, masked = batch.signature
-        if self.dynamic and not self.cudagraphs:
-            return min(rows, 2), min(width, 2), masked
-        return rows, width, masked
 
     def compile(self, module: torch.nn.Module) -> Callable[..., Any]:
         config = torch._dynamo.config
@@ -184,18 +191,20 @@ class CompiledTrain(TorchTrain):
         return self.watch.compiling_calls
 
     def warm_shapes(self, examples: Sequence[Batch]) -> None:
-        """One forward and backward per graph the examples need (`warm_calls` each where CUDA
-        graphs are recorded), gradients accumulating outside DDP's all-reduce and zeroed
+        """One forward and backward per exact shape of the examples (`warm_calls` each where
+        CUDA graphs are recorded), as inference warms: under dynamic=True the first batch of a
+        graph can still specialize it (rows equal to width), so a later shape would recompile
+        in a timed step. Gradients accumulate outside DDP's all-reduce and are zeroed
         afterwards; no optimizer step, and the RNG state restored, so weights, optimizer,
         schedule and dropout stream are as if nothing ran."""
-        firsts: dict[Hashable, Batch] = {}
-        for batch in examples:
-            firsts.setdefault(self.options.graph_key(batch), batch)
         gpus = [torch.cuda.current_device()] if self.device == "cuda" else []
         with torch.random.fork_rng(devices=gpus), self._accumulating(last=False):
-            for batch in firsts.values():
-                for _ in range(self.options.warm_calls):
-                    self.watch.call(self._backward, batch, 1)
+            warm_shapes(
+                lambda batch: self.watch.call(self._backward, batch, 1),
+                examples,
+                self.options.warm_calls,
+                _signature,
+            )
         self.optimizer.zero_grad(set_to_none=True)
         synchronize(self.device)
 
@@ -211,29 +220,56 @@ class CompiledTrain(TorchTrain):
         }
 
 
+def _signature(batch: Batch) -> Hashable:
+    return batch.signature
+
+
 def _has_triton() -> bool:
     from torch.utils._triton import has_triton
 
     return has_triton()
 
 
+def python_include() -> Path:
+    """Where Triton looks for Python.h when it builds its launchers (triton/runtime/build.py:
+    the default install scheme's include path, Debian's posix_local read as posix_prefix)."""
+    scheme = sysconfig.get_default_scheme()
+    return Path(
+        sysconfig.get_paths(scheme="posix_prefix" if scheme == "posix_local" else scheme)["include"]
+    )
+
+
 def compiler_missing(device: str) -> str:
     """Why Inductor cannot build kernels for `device` here, or "" when it can. On CUDA,
     Triton builds its driver module and kernel launchers with the host C compiler ($CC if
-    set, else gcc or clang on PATH, as triton/runtime/build.py looks), so a GPU box without
-    one cannot compile either."""
+    set, run as one program; else gcc or clang on PATH, as triton/runtime/build.py looks)
+    against Python's headers, so a GPU box without either cannot compile."""
     if device == "cpu" and not any(shutil.which(c) for c in ("g++", "c++", "clang++")):
         return "Inductor's CPU backend needs a C++ compiler (g++ or clang++) on PATH"
-    if device == "cuda":
-        if not _has_triton():
-            return "Inductor's CUDA backend needs Triton, which this torch install lacks"
-        cc = os.environ.get("CC")
-        compilers = [cc] if cc else ["gcc", "clang"]
-        if not any(shutil.which(c) for c in compilers):
-            return (
-                "Triton builds its kernel launchers with a host C compiler and finds none "
-                f"({' or '.join(compilers)} not on PATH): install gcc or set CC"
-            )
+    if device != "cuda":
+        return ""
+    if not _has_triton():
+        return "Inductor's CUDA backend needs Triton, which this torch install lacks"
+    cc = os.environ.get("CC")
+    words = shlex.split(cc) if cc else []
+    if len(words) > 1:
+        return (
+            f"CC={cc!r} is a command line, but Triton runs $CC as one program: set CC to the "
+            f"compiler alone (e.g. CC={words[-1]}), or unset it to use gcc or clang from PATH"
+        )
+    compilers = words or ["gcc", "clang"]
+    if not any(shutil.which(c) for c in compilers):
+        return (
+            "Triton builds its kernel launchers with a host C compiler and finds none "
+            f"({' or '.join(compilers)} not on PATH): install gcc or set CC"
+        )
+    include = python_include()
+    if not (include / "Python.h").is_file():
+        dev = f"python3.{sys.version_info.minor}-dev"
+        return (
+            f"Triton builds its kernel launchers against Python's headers and {include} has "
+            f"no Python.h: install the Python development headers (e.g. {dev})"
+        )
     return ""
 
 

@@ -3,6 +3,9 @@
 Precisions: CPU fp32 and int8 (dynamic quantization); CUDA fp32 (TF32 off), tf32 and fp16
 (graph converted to float16, fp32 inputs and outputs), fed through IO binding.
 The requested execution provider must be the one that runs: anything else fails the cell.
+Where it runs each node is read from ORT's profile of the session's first call (profiling then
+ends): `details.node_placement` counts the nodes per provider and names the op types placed
+off the requested one (on CUDA: nodes ORT left on the CPU, with copies around them).
 
 On CUDA each session runs on a dedicated, non-default torch stream whose handle is ORT's
 `user_compute_stream` (ORT ignores a null handle, and the default stream's is 0). Every call
@@ -14,8 +17,10 @@ allocator does not see: the record's device memory comes from NVML around the se
 
 from __future__ import annotations
 
+import json
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -76,6 +81,24 @@ def ordered(run: Callable[[], None], stream: Any, current: Any) -> None:
     current.wait_stream(stream)
 
 
+def node_placement(events: list[dict], requested: str) -> dict:
+    """Nodes per execution provider in an ORT profile (its "Node" events, each node once),
+    and the op types of those placed off `requested`, with their counts."""
+    nodes: dict[tuple[str, str], str] = {}
+    for event in events:
+        args = event.get("args") or {}
+        if event.get("cat") == "Node" and "provider" in args:
+            node = args.get("node_index", event.get("name", ""))
+            nodes[(args["provider"], node)] = args.get("op_name", "?")
+    per_provider = Counter(provider for provider, _ in nodes)
+    off = Counter(op for (provider, _), op in nodes.items() if provider != requested)
+    return {
+        "nodes_by_provider": dict(sorted(per_provider.items())),
+        "nodes_off_requested_provider": sum(off.values()),
+        "ops_off_requested_provider": dict(sorted(off.items())),
+    }
+
+
 class OrtInfer:
     warm_calls = 1
     compiling_calls = 0
@@ -95,6 +118,9 @@ class OrtInfer:
         so.intra_op_num_threads = torch.get_num_threads()
         so.inter_op_num_threads = 1
         so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        so.enable_profiling = True  # for the first call's node placement only
+        so.profile_file_prefix = str(path.parent / "placement")
+        self.placement: dict | None = None
         t0 = time.perf_counter()
         self.session = ort.InferenceSession(
             str(path), so, providers=[(self.provider, self.provider_options)]
@@ -107,12 +133,25 @@ class OrtInfer:
 
     def logits(self, batch: Batch) -> torch.Tensor:
         if self.device == "cuda":
-            return self._logits_bound(batch)
-        feed = {
-            "input_ids": batch.input_ids.numpy(),
-            "attention_mask": batch.attention_mask.numpy(),
-        }
-        return torch.from_numpy(self.session.run([OUTPUT], feed)[0])
+            out = self._logits_bound(batch)
+        else:
+            feed = {
+                "input_ids": batch.input_ids.numpy(),
+                "attention_mask": batch.attention_mask.numpy(),
+            }
+            out = torch.from_numpy(self.session.run([OUTPUT], feed)[0])
+        if self.placement is None:
+            self.placement = self._end_profiling()
+        return out
+
+    def _end_profiling(self) -> dict:
+        """Where the first call ran each node; ends the session's profiling (later calls run
+        unprofiled)."""
+        profile = Path(self.session.end_profiling())
+        try:
+            return node_placement(json.loads(profile.read_text()), self.provider)
+        finally:
+            profile.unlink()
 
     def _logits_bound(self, batch: Batch) -> torch.Tensor:
         """Inputs and output stay in device memory; ORT runs on its stream, in order."""
@@ -156,6 +195,7 @@ class OrtInfer:
             "intra_op_num_threads": self.options.intra_op_num_threads,
             "inter_op_num_threads": self.options.inter_op_num_threads,
             "session_create_s": self.create_s,
+            "node_placement": self.placement,
         }
 
 

@@ -11,6 +11,7 @@ import torch
 from accelbench.measure.env import cpu_bf16, cpu_flags
 
 EMULATE_ENV = "ACCELBENCH_CPU_BF16"  # "emulated": run CPU bf16 cells on a CPU without bf16
+TF32_CAPABILITY = (8, 0)  # TF32 tensor cores: Ampere and later
 
 
 @dataclass(frozen=True)
@@ -63,12 +64,23 @@ def torch_capability(workload: str, device: str, precision: str) -> tuple[bool, 
         )
     if workload == "train" and not mode.train:
         return False, f"{precision} casts the weights and is for inference only; train with bf16"
-    if (
-        device == "cuda"
-        and torch.bfloat16 in (mode.autocast, mode.weights)
-        and not torch.cuda.is_bf16_supported()
+    if device == "cuda":
+        return cuda_capability(mode)
+    return True, ""
+
+
+def cuda_capability(mode: PrecisionMode) -> tuple[bool, str]:
+    """Whether the current GPU runs `mode` natively: bf16 as bf16 (torch's own check without
+    emulation, which would pass a T4 or V100 and time fp32 work), tf32 on tensor cores that
+    have it (compute capability 8.0 and up); the reason names the GPU and its capability."""
+    major, minor = torch.cuda.get_device_capability()
+    gpu = f"{torch.cuda.get_device_name()} (compute capability {major}.{minor})"
+    if torch.bfloat16 in (mode.autocast, mode.weights) and not torch.cuda.is_bf16_supported(
+        including_emulation=False
     ):
-        return False, f"{torch.cuda.get_device_name()} has no bf16 support"
+        return False, f"{gpu} has no native bf16: it would run emulated; use fp16"
+    if mode.tf32 and (major, minor) < TF32_CAPABILITY:
+        return False, f"{gpu} has no TF32: it needs compute capability 8.0 or later"
     return True, ""
 
 

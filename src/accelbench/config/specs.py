@@ -29,6 +29,8 @@ REFERENCE_BATCH = 16  # the reference fine-tune's batch when only "auto" is aske
 ADDED_FIELDS = {"nproc": 1, "grad_accum": 1, "scenario": None}
 # --latency-bound-ms when not given: the server scenario's p99 bound per device
 LATENCY_BOUND_MS = {"cpu": 50.0, "cuda": 10.0}
+# LoadGen's early stopping cannot estimate a p90 from fewer queries: a run below is never VALID
+EARLY_STOPPING_MIN_QUERIES = 64
 
 
 def _check_choice(key: str, values: tuple[str, ...], allowed: tuple[str, ...]) -> None:
@@ -57,6 +59,21 @@ def target_f1(text: str) -> tuple[bool, float]:
             f"reference's dev F1 (e.g. ref:0.99), got {text!r}"
         )
     return relative, value
+
+
+def accuracy_target(text: str) -> float:
+    """--accuracy-target as a fraction of the fp32 reference's entity F1: "99%" is MLPerf's
+    BERT-99 (0.99), "99.9%" BERT-99.9."""
+    try:
+        value = float(text.removesuffix("%")) / 100 if text.endswith("%") else math.nan
+    except ValueError:
+        value = math.nan
+    if not 0 < value <= 1:
+        raise UserError(
+            "--accuracy-target must be a percentage of the fp32 reference's F1 in (0%, 100%] "
+            f"(e.g. 99% or 99.9%, MLPerf's BERT-99 and BERT-99.9), got {text!r}"
+        )
+    return value
 
 
 def _check_positive(key: str, value: float | None) -> None:
@@ -88,6 +105,7 @@ class RunConfig:
     checkpoint: str | None = None
     compile_mode: str = "default"
     f1_tolerance: float = 1.0
+    accuracy_target: str | None = None  # "99%": F1 >= 99 % of the reference's (replaces points)
     warmup_iters: int = 3
     min_iters: int = 10
     min_time: float = 2.0
@@ -167,6 +185,14 @@ class RunConfig:
             raise UserError(f"--f1-tolerance must be >= 0, got {self.f1_tolerance}")
         if self.target_f1 is not None:
             target_f1(self.target_f1)
+        if self.accuracy_target is not None:
+            accuracy_target(self.accuracy_target)
+        if "serve" in self.workloads and self.serve_min_queries < EARLY_STOPPING_MIN_QUERIES:
+            raise UserError(
+                f"--serve-min-queries {self.serve_min_queries} can never give a VALID serve "
+                f"cell: LoadGen's early stopping needs at least {EARLY_STOPPING_MIN_QUERIES} "
+                "queries; give 64 or more"
+            )
         _check_positive("eval-every", self.eval_every)
         if self.synthetic and "serve" in self.workloads:
             raise UserError(

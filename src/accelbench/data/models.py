@@ -168,3 +168,21 @@ def load_checkpoint(directory: str, attn: str = "sdpa"):
 def checkpoint_is_meaningful(directory: str) -> bool:
     meta = Path(directory) / "accelbench.json"
     return json.loads(meta.read_text()).get("pretrained", True) if meta.is_file() else True
+
+
+def checkpoint_meta(directory: str) -> dict:
+    """What a checkpoint says about itself: where it is, its architecture and, when accelbench
+    wrote it, the model it was fine-tuned from, how (steps, lr, seed, the run) and its F1."""
+    path = Path(directory).resolve()
+    config = json.loads((path / "config.json").read_text())
+    meta_path = path / "accelbench.json"
+    own = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    return {
+        "path": str(path),
+        "model_type": config.get("model_type"),
+        "base_model": own.get("model"),
+        "dataset": own.get("dataset"),
+        "trained": own.get("trained"),
+        "test_f1": own.get("test_f1"),
+        "dev_f1": own.get("dev_f1"),
+    }

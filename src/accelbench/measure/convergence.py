@@ -4,7 +4,8 @@ had converged when it stopped.
 
 A dev point is taken every K steps from a snapshot of the weights, outside the timed steps;
 `train_s` is the training time up to that step (steps only: warm-up and compilation included,
-evaluation excluded), `wall_s` the wall time of the run up to the end of that evaluation.
+evaluation, the snapshots and the CUDA warm-up step run under the profiler excluded), `wall_s`
+the wall time of the run up to the end of that evaluation.
 """
 
 from __future__ import annotations

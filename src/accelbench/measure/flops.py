@@ -109,3 +109,20 @@ def mfu(achieved_tflops: float, gpu_name: str | None, dtype: str, sms: int | Non
         "peak_source": note,
         "mfu_reason": None,
     }
+
+
+def against_ceiling(achieved_tflops: float, ceiling: float | None, source: str | None) -> dict:
+    """MFU against the matmul ceiling measured by the run. A ceiling below what the cell itself
+    achieved is a failed measurement (a busy machine, a matmul too small to time), not a limit:
+    its ratio is dropped, with a note, so no ratio above 1 is published."""
+    out = {"ceiling_tflops": ceiling, "mfu_vs_ceiling": None, "ceiling_source": source}
+    if not ceiling:
+        return {**out, "ceiling_source": None}
+    if achieved_tflops > ceiling:
+        out["ceiling_note"] = (
+            f"the measured ceiling {ceiling:.4g} TFLOP/s is below what this cell achieved "
+            f"({achieved_tflops:.4g} TFLOP/s): a failed ceiling measurement, not used"
+        )
+        return out
+    out["mfu_vs_ceiling"] = achieved_tflops / ceiling
+    return out

@@ -2,8 +2,10 @@
 
 The sampler starts when timing starts and stops when it stops (`start`/`stop`, or as a context
 manager around the timed loop); its first sample is taken one interval in, never before any
-work. Samples at 0 % GPU utilization (the GPU idle between host-side steps) are left out of
-every statistic. Each NVML query is guarded on its own (measure.nvml): an unsupported one
+work. Untimed work inside the window (a training run's dev-curve snapshots) is left out with
+`paused()`: no samples are kept during it, and its time and energy are taken off the window's.
+Samples at 0 % GPU utilization (the GPU idle between host-side steps) are left out of every
+statistic. Each NVML query is guarded on its own (measure.nvml): an unsupported one
 makes its field null with the reason in `unavailable`. An error in the sampler thread ends
 sampling and is recorded as `sampler_error`; the cell goes on.
 
@@ -13,9 +15,10 @@ Without NVML (a CPU cell, no nvidia-ml-py, no driver) the record's telemetry is 
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -55,6 +58,8 @@ class Telemetry:
         self.reader: Reader | None = None
         self.elapsed_s = 0.0
         self._energy: tuple[int | None, int | None] = (None, None)
+        self._paused_s, self._paused_mj, self._energy_gap = 0.0, 0, False
+        self._hold = threading.Event()  # set while paused: samples taken are not kept
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         if device != "cuda":
@@ -68,7 +73,9 @@ class Telemetry:
     def _loop(self) -> None:
         try:
             while not self._stop.wait(self.interval_s):
-                self.samples.append(self.reader.read())
+                sample = self.reader.read()
+                if not self._hold.is_set():
+                    self.samples.append(sample)
         except Exception as exc:  # recorded, not swallowed: the record says sampling ended
             self.sampler_error = f"sampling ended early: {why(exc)}"
 
@@ -86,13 +93,34 @@ class Telemetry:
             return
         self._stop.set()
         self._thread.join()
-        self.elapsed_s = self.clock() - self._t0
+        self.elapsed_s = self.clock() - self._t0 - self._paused_s
         if self.sampler_error is None:
             try:  # the window's last moment: the work just ended
                 self.samples.append(self.reader.read())
             except Exception as exc:
                 self.sampler_error = f"last sample failed: {why(exc)}"
         self._energy = (self._energy[0], self.reader.energy_mj())
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """Leave what runs inside out of the window: its samples, its time and its energy
+        (where the energy counter cannot be read around it, energy falls back to mean power
+        over the window). Outside an open window it does nothing."""
+        if self._thread is None or self._stop.is_set():
+            yield
+            return
+        self._hold.set()
+        t0, e0 = self.clock(), self.reader.energy_mj()
+        try:
+            yield
+        finally:
+            e1 = self.reader.energy_mj()
+            self._paused_s += self.clock() - t0
+            if e0 is None or e1 is None:
+                self._energy_gap = True
+            else:
+                self._paused_mj += e1 - e0
+            self._hold.clear()
 
     def __enter__(self) -> Telemetry:
         self.start()
@@ -103,8 +131,8 @@ class Telemetry:
 
     def energy_j(self, busy: Sequence[Sample]) -> float | None:
         start, end = self._energy
-        if start is not None and end is not None:
-            return (end - start) / 1000.0
+        if start is not None and end is not None and not self._energy_gap:
+            return (end - start - self._paused_mj) / 1000.0
         power = [s["power_w"] for s in busy if s["power_w"] is not None]
         return float(np.mean(power)) * self.elapsed_s if power else None
 

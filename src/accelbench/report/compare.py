@@ -31,6 +31,19 @@ SETTING_KEYS = (
     "serve_max_wait_ms",
 )
 DATA_KEYS = ("dataset", "split_hash", "labels", "train_sentences", "test_sentences")
+# One process per side: a within-process interval cannot see run-to-run noise, so a slowdown
+# decides the exit code only beyond this floor: NOISE_FLOOR_CVS x the larger within-process CV
+# of the two cells, and at least NOISE_FLOOR_MIN_PCT (processes of one cell differed by up to
+# 20 % on an idle machine: docs/PERFORMANCE.md, "Repeats").
+NOISE_FLOOR_MIN_PCT = 20.0
+NOISE_FLOOR_CVS = 2.0
+SETTLE = "--repeats 3 on both sides settles it"
+
+
+def judged_cv(record: dict) -> float | None:
+    """The CV a record's stability verdict judged (device time, latency or step time)."""
+    m = record.get("metrics") or {}
+    return (m.get("device_time_ms") or m.get("latency_ms") or m.get("step_time_ms") or {}).get("cv")
 
 
 @dataclass(frozen=True)
@@ -67,13 +80,57 @@ class Match:
     def across_processes(self) -> bool:
         return self.speed_basis.startswith("across")
 
+    @property
+    def noise_floor(self) -> float | None:
+        """Percent: how far a one-process-per-side figure must fall before it counts (see
+        NOISE_FLOOR_MIN_PCT); None when both sides ran two processes or more."""
+        if self.across_processes:
+            return None
+        cvs = [cv for r in (self.base, self.new) if (cv := judged_cv(r)) is not None]
+        cvs = [cv for cv in cvs if cv == cv]  # NaN: too few samples for a CV
+        return max(NOISE_FLOOR_MIN_PCT, NOISE_FLOOR_CVS * 100 * max(cvs, default=0.0))
+
+    def limit(self, pct: float) -> float:
+        """The slowdown in percent beyond which this cell is a regression."""
+        return max(pct, self.noise_floor or 0.0)
+
+    @property
+    def unstable(self) -> list[str]:
+        """The sides whose measurement was flagged unstable, with the reasons."""
+        return [
+            f"{side} ({'; '.join(stab.get('reasons') or [])})"
+            for side, r in (("BASE", self.base), (self.new_run, self.new))
+            if (stab := r["metrics"].get("stability") or {}).get("stable") is False
+        ]
+
+    def caveats(self) -> list[str]:
+        """What keeps this cell's ratio from being settled: one process per side (its noise
+        floor), an unstable measurement on either side."""
+        out = []
+        if self.noise_floor is not None and self.comparable:
+            out.append(
+                f"one process per side: the verdict rests on a within-process interval, noise "
+                f"floor {self.noise_floor:.0f}%; {SETTLE}"
+            )
+        if self.unstable:
+            out.append("unstable measurement in " + " and ".join(self.unstable))
+        return out
+
+    def stability(self) -> str:
+        return "; ".join(self.caveats()) or "settled"
+
     def verdict(self, pct: float) -> str:
-        """`regression` when the whole interval of the speed ratio lies below 1 − pct %;
-        `within noise` when only its point estimate does; else `ok`."""
-        limit = 1 - pct / 100
-        if self.speed is None or self.speed.ratio >= limit:
+        """`regression` when the whole interval of the speed ratio lies below the limit (pct %,
+        or the noise floor when one process per side ran and the floor is higher); `within
+        noise` when only the point estimate lies below 1 − pct %; else `ok`."""
+        if self.speed is None or self.speed.ratio >= 1 - pct / 100:
             return "ok"
-        return "regression" if self.speed.high < limit else "within noise"
+        return "regression" if self.speed.high < 1 - self.limit(pct) / 100 else "within noise"
+
+    def served_regressed(self, pct: float) -> bool:
+        """Serve cells: the scenario metric fell by more than the limit (one LoadGen run per
+        process, no interval: with one process per side the noise floor applies)."""
+        return self.served is not None and self.served < 1 - self.limit(pct) / 100
 
 
 def _first(run: Run, key: str) -> dict:
@@ -181,21 +238,29 @@ def scenario_ratio(base: Sequence[dict], new: Sequence[dict]) -> float | None:
     return b / n if base[0]["metrics"].get("higher_is_better") is False else n / b
 
 
+def _caveats(m: Match) -> str:
+    return "".join(f"; {c}" for c in m.caveats())
+
+
 def regressions(matches: Sequence[Match], pct: float, f1_tolerance: float) -> list[str]:
     """One line per matched cell whose throughput fell by more than pct % beyond its noise
-    (the whole 95 % interval below the limit), whose F1 fell by more than `f1_tolerance`
-    points, or that no longer runs."""
+    (the whole 95 % interval below the limit; one process per side: below the noise floor
+    too), whose F1 fell by more than `f1_tolerance` points, or that no longer runs. Each
+    speed line carries what keeps it from being settled (`Match.caveats`)."""
     out = []
     for m in matches:
         name = f"{m.label} ({m.new_run})"
         if m.base["status"] == "ok" and m.new["status"] not in ("ok", "unsupported"):
             out.append(f"{name}: {m.base['status']} → {m.new['status']} ({m.new['reason']})")
         if m.verdict(pct) == "regression":
-            one = "" if m.across_processes else "; the verdict rests on one process per side"
-            out.append(f"{name}: throughput {_ratio_text(m.speed)}, limit -{pct:g}%{one}")
-        if m.served is not None and m.served < 1 - pct / 100:
+            limit = f"limit -{m.limit(pct):g}%"
+            out.append(f"{name}: throughput {_ratio_text(m.speed)}, {limit}{_caveats(m)}")
+        if m.served_regressed(pct):
             change = f"{(m.served - 1) * 100:+.1f}%"
-            out.append(f"{name}: {m.scenario_metric} {change} (LoadGen), limit -{pct:g}%")
+            out.append(
+                f"{name}: {m.scenario_metric} {change} (LoadGen), limit -{m.limit(pct):g}%"
+                f"{_caveats(m)}"
+            )
         if m.delta_f1 is not None and m.delta_f1 < -f1_tolerance:
             out.append(f"{name}: entity F1 {m.delta_f1:+.2f} points, limit -{f1_tolerance:g}")
     return out
@@ -206,7 +271,7 @@ def within_noise(matches: Sequence[Match], pct: float) -> list[str]:
     limit: not reported as regressions."""
     return [
         f"{m.label} ({m.new_run}): throughput {_ratio_text(m.speed)} is within noise of the "
-        f"-{pct:g}% limit ({m.speed_basis})"
+        f"-{pct:g}% limit ({m.speed_basis}){_caveats(m)}"
         for m in matches
         if m.verdict(pct) == "within noise"
     ]
@@ -243,8 +308,10 @@ class Comparison:
 
     def to_pandas(self, pct: float | None = None):
         """One row per matched cell: its label, the NEW run, both statuses and repeats, the speed
-        ratio (NEW / BASE, per sentence) with its 95 % CI and what the CI covers, the F1 change
-        in points; with `pct`, each cell's verdict (ok, within noise, regression)."""
+        ratio (NEW / BASE, per sentence) with its 95 % CI and what the CI covers, the noise
+        floor (one process per side), `stability` (`settled`, or what keeps the ratio from
+        being settled), the F1 change in points, NEW's F1 gate (`accuracy_target` as run,
+        `f1_gate`); with `pct`, each cell's verdict (ok, within noise, regression)."""
         import pandas as pd
 
         rows = [
@@ -260,7 +327,11 @@ class Comparison:
                 "speed_low": m.speed.low if m.speed else None,
                 "speed_high": m.speed.high if m.speed else None,
                 "speed_basis": m.speed_basis,
+                "noise_floor_pct": m.noise_floor,
+                "stability": m.stability(),
                 "delta_f1_points": m.delta_f1,
+                "accuracy_target": m.new["metrics"].get("accuracy_target"),
+                "f1_gate": m.new["metrics"].get("f1_gate"),
                 **({"verdict": m.verdict(pct)} if pct is not None else {}),
             }
             for m in self.matches
@@ -307,9 +378,10 @@ def run_compare(
     paths = comparison.write(Path(out_dir or run_dirs[-1]), fail_pct, f1_tolerance)
     for m in comparison.matches:
         if m.speed is not None:
+            flag = " ⚠ unstable" if m.unstable else ""
             print(
                 f"{m.label:44s} {m.new_run}: {m.speed.ratio:.3f}× "
-                f"[{m.speed.low:.3f}, {m.speed.high:.3f}] {m.speed_basis}"
+                f"[{m.speed.low:.3f}, {m.speed.high:.3f}] {m.speed_basis}{flag}"
             )
         if m.served is not None:
             print(f"{m.label:44s} {m.new_run}: {m.served:.3f}× {m.scenario_metric}")

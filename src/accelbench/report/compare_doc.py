@@ -9,7 +9,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from accelbench.report import plots  # noqa: F401  (selects the Agg backend)
-from accelbench.report.compare import Comparison, Match
+from accelbench.report.compare import (
+    NOISE_FLOOR_CVS,
+    NOISE_FLOOR_MIN_PCT,
+    SETTLE,
+    Comparison,
+    Match,
+)
 from accelbench.report.doc import Block, Bullets, Cell, Figure, Heading, Para, Table
 from accelbench.report.frame import Run
 from accelbench.report.html import to_html
@@ -26,19 +32,26 @@ def _speed_cell(m: Match) -> Cell:
         return Cell("–", numeric=True)
     s = m.speed
     text = f"{s.ratio:.3f}× [{s.low:.3f}–{s.high:.3f}]"
-    unstable = [
-        side
-        for side, r in (("BASE", m.base), (m.new_run, m.new))
-        if (r["metrics"].get("stability") or {}).get("stable") is False
-    ]
-    if unstable:
-        return Cell(text, "warn", "unstable measurement in " + " and ".join(unstable), True)
-    return Cell(text, "good" if s.low > 1 else "bad" if s.high < 1 else None, numeric=True)
+    if m.unstable:
+        return Cell(text + " unsettled", "warn", m.stability(), True)
+    tone = "good" if s.low > 1 else "bad" if s.high < 1 else None
+    return Cell(text, tone, m.stability() if m.caveats() else None, True)
 
 
 def _f1(rec: dict) -> str:
     f1 = rec["metrics"].get("f1")
     return "–" if f1 is None else f"{f1 * 100:.1f}"
+
+
+def _gate(rec: dict) -> Cell:
+    m = rec["metrics"]
+    gate = m.get("f1_gate")
+    if gate is None:
+        return Cell("–")
+    rule = m.get("accuracy_target") or "points"
+    if gate == "not checked":
+        return Cell(f"{rule}: not checked", "muted", m.get("reference_undertrained"))
+    return Cell(f"{rule}: {gate.split(':')[0]}", "bad" if gate == "numeric_fail" else None)
 
 
 def _table(matches: Sequence[Match]) -> Table:
@@ -61,6 +74,7 @@ def _table(matches: Sequence[Match]) -> Table:
                 Cell(_f1(m.base), numeric=True),
                 Cell(_f1(m.new), numeric=True),
                 Cell("–" if m.delta_f1 is None else f"{m.delta_f1:+.2f}", numeric=True),
+                _gate(m.new),
             )
         )
     legend = (
@@ -76,10 +90,15 @@ def _table(matches: Sequence[Match]) -> Table:
         ),
         ("runs", "processes (repeats) per side, BASE / NEW"),
         ("ΔF1", "entity F1 points, NEW − BASE (means over repeats)"),
+        (
+            "NEW F1 gate",
+            "NEW's F1 against its own run's fp32 reference: --accuracy-target PCT% of it "
+            "(MLPerf's BERT-99 form) or --f1-tolerance points below it",
+        ),
     )
     columns = ("cell", "NEW run", "status", "runs", "BASE seq/s", "NEW seq/s", "NEW / BASE")
     columns += ("BASE F1 %",)
-    return Table((*columns, "NEW F1 %", "ΔF1"), tuple(rows), legend=legend)
+    return Table((*columns, "NEW F1 %", "ΔF1", "NEW F1 gate"), tuple(rows), legend=legend)
 
 
 def _figure(matches: Sequence[Match]) -> Figure | None:
@@ -152,8 +171,11 @@ def write_compare(
     if not all(m.across_processes for m in matches if m.speed is not None):
         blocks.append(
             Para(
-                "Cells measured in one process per side carry only within-process noise: run "
-                "both sides with --repeats 2 or more for intervals across processes."
+                "Cells measured in one process per side carry only within-process noise, which "
+                "cannot see run-to-run noise: such a cell is a regression only when it fell "
+                f"beyond its noise floor too ({NOISE_FLOOR_CVS:g} × the larger within-process "
+                f"CV of its two sides, at least {NOISE_FLOOR_MIN_PCT:g} %); {SETTLE}.",
+                tone="warn",
             )
         )
     blocks += [Heading("Matched cells"), _table(matches)]

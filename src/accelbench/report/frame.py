@@ -60,6 +60,7 @@ COLUMNS = [
     "label",
     *SPEC_KEYS,
     "batch_size_ran",
+    "batch_capped",
     "nproc",
     "role",
     "status",
@@ -88,6 +89,10 @@ COLUMNS = [
     "delta_f1_low",
     "delta_f1_high",
     "f1_verdict",
+    "f1_gate",
+    "accuracy_target",
+    "f1_required",
+    "reference_undertrained",
     "f1_meaningful",
     *QUALITY,
     "argmax_agreement",
@@ -100,6 +105,8 @@ COLUMNS = [
     "peak_rss_mb",
     "cuda_peak_allocated_mb",
     "cuda_peak_reserved_mb",
+    "device_memory_mb",
+    "device_memory_reason",
     "stable",
     "unstable_reasons",
     *SERVE_KEYS,
@@ -144,6 +151,7 @@ def _row(rec: dict, run: str = "") -> dict:
         "label": rec.get("label", ""),
         **{k: spec.get(k) for k in SPEC_KEYS},
         "batch_size_ran": m.get("batch_size_ran"),
+        "batch_capped": m.get("batch_capped"),
         "nproc": nproc(spec),
         "role": rec.get("role"),
         "status": rec.get("status"),
@@ -163,6 +171,10 @@ def _row(rec: dict, run: str = "") -> dict:
         "delta_f1": m.get("delta_f1"),
         "delta_f1_seeds": m.get("delta_f1_seeds"),
         "f1_verdict": m.get("f1_verdict"),
+        "f1_gate": m.get("f1_gate"),
+        "accuracy_target": m.get("accuracy_target"),
+        "f1_required": m.get("f1_required"),
+        "reference_undertrained": m.get("reference_undertrained"),
         **{k: m.get(k) for k in QUALITY},
         "f1_meaningful": m.get("f1_meaningful"),
         "argmax_agreement": m.get("argmax_agreement"),
@@ -175,6 +187,8 @@ def _row(rec: dict, run: str = "") -> dict:
         "peak_rss_mb": m.get("peak_rss_mb"),
         "cuda_peak_allocated_mb": m.get("cuda_peak_allocated_mb"),
         "cuda_peak_reserved_mb": m.get("cuda_peak_reserved_mb"),
+        "device_memory_mb": m.get("device_memory_mb"),
+        "device_memory_reason": m.get("device_memory_reason"),
         "stable": stab.get("stable"),
         "unstable_reasons": "; ".join(stab.get("reasons", [])),
         **{k: m.get(k) for k in SERVE_KEYS},
@@ -261,6 +275,8 @@ def summary_table(records: Sequence[dict]) -> str:
         notes = []
         if row["status"] != "ok":
             notes.append(row["reason"])
+        if isinstance(row["batch_capped"], str):
+            notes.append(f"ran at batch {int(row['batch_size_ran'])}: the data held no more")
         elif row["stable"] not in (True, None) and not _missing(row["stable"]):
             notes.append("unstable: " + row["unstable_reasons"])
         if not _missing(row["scenario_result"]) and row["scenario_result"]:
@@ -290,4 +306,25 @@ def summary_table(records: Sequence[dict]) -> str:
         for r in [head, *rows]
     ]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return "\n".join([*lines, *run_warnings(records)])
+
+
+def reference_undertrained(records: Sequence[dict]) -> str | None:
+    """Why the run's fp32 reference is undertrained (its F1 gates were not checked), or None."""
+    return next(
+        (
+            r["metrics"]["reference_undertrained"]
+            for r in records
+            if r.get("role") == "reference"
+            and (r.get("metrics") or {}).get("reference_undertrained")
+        ),
+        None,
+    )
+
+
+def run_warnings(records: Sequence[dict]) -> list[str]:
+    """What a reader must know before any number of the run, printed under its table."""
+    out = []
+    if weak := reference_undertrained(records):
+        out.append(f"WARNING: reference undertrained: {weak}")
+    return out

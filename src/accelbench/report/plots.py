@@ -170,8 +170,11 @@ def latency(df: pd.DataFrame) -> Figure | None:
 def sweep(df: pd.DataFrame, workload: str, axis: str) -> Figure | None:
     """Throughput against batch size or sequence length, one line per other coordinate."""
     part = df[(df["workload"] == workload) & df["samples_per_s"].notna()]
-    if axis == "batch_size":  # an auto cell sits at the batch its search chose
-        ran = part["batch_size"].where(~part["batch_size"].map(is_auto), part["batch_size_ran"])
+    if axis == "batch_size":  # an auto or capped cell sits at the batch that ran
+        moved = part["batch_size"].map(is_auto) | part["batch_capped"].map(
+            lambda v: isinstance(v, str)
+        )
+        ran = part["batch_size"].where(~moved, part["batch_size_ran"])
         part = part.assign(batch_size=pd.to_numeric(ran, errors="coerce")).dropna(subset=[axis])
     if part[axis].nunique() < 2:
         return None

@@ -11,7 +11,13 @@ from matplotlib.figure import Figure as MplFigure
 from accelbench.measure.stats import CV_LIMIT
 from accelbench.report import plots
 from accelbench.report.doc import Block, Bullets, Figure, Heading, Para
-from accelbench.report.frame import Run, is_false, load_run, runs_frame
+from accelbench.report.frame import (
+    Run,
+    is_false,
+    load_run,
+    reference_undertrained,
+    runs_frame,
+)
 from accelbench.report.html import to_html
 from accelbench.report.labels import cell_labels, ordered
 from accelbench.report.markdown import to_markdown
@@ -35,7 +41,61 @@ def _figure(name: str, fig: MplFigure | None, caption: str) -> list[Figure]:
     return [] if fig is None else [Figure(name, png(fig), caption)]
 
 
+def _baseline(df: pd.DataFrame, row: pd.Series) -> pd.Series | None:
+    """The fp32 eager row of the same run, workload and shape as `row`."""
+    keys = ("run", "workload", "device", "padding", "batch_size", "seq_len", "nproc")
+    same = df[(df["runtime"] == "eager") & (df["precision"] == "fp32")]
+    for key in keys:
+        same = same[same[key] == row[key]]
+    return None if same.empty else same.iloc[0]
+
+
+def _unsettled(df: pd.DataFrame, row: pd.Series) -> str | None:
+    """Why a speedup is not settled: the cell or its fp32 baseline measured unstable."""
+    base = _baseline(df, row)
+    sides = [("this cell", row)] + ([("its fp32 eager baseline", base)] if base is not None else [])
+    why = [f"{name}: {r['unstable_reasons']}" for name, r in sides if is_false(r["stable"])]
+    return "; ".join(why) or None
+
+
+def headline(df: pd.DataFrame, workload: str) -> tuple[str, bool] | None:
+    """The overview's line for a workload's fastest cell against fp32 eager, and whether it is
+    a settled win. An unstable cell or baseline shows `unsettled` instead of an interval; when
+    no cell is faster than fp32 eager the line says so."""
+    part = df[(df["workload"] == workload) & df["speedup"].notna() & (df["status"] == "ok")]
+    others = part[~((part["runtime"] == "eager") & (part["precision"] == "fp32"))]
+    if others.empty:
+        return None
+    top = others.loc[others["speedup"].idxmax()]
+    name = cell_labels(part).loc[top.name]
+    title = TITLES[workload]
+    if top["speedup"] <= 1:
+        return (
+            f"{title}: no cell beats fp32 eager (the closest: {name}, {top['speedup']:.2f}×)",
+            False,
+        )
+    delta = "" if pd.isna(top["delta_f1"]) else f", ΔF1 {top['delta_f1'] * 100:+.2f} points"
+    unsettled = _unsettled(df, top)
+    if unsettled:
+        figure = f"{top['speedup']:.2f}×, unsettled ({unsettled}; rerun with --repeats 3)"
+    else:
+        figure = (
+            f"{top['speedup']:.2f}× (95% CI {top['speedup_low']:.2f}–{top['speedup_high']:.2f})"
+        )
+    line = (
+        f"{title}: largest speedup over fp32 eager: {name}, {figure}, "
+        f"{num(top['samples_per_s'])} sentences/s{delta}"
+    )
+    return line, not unsettled and bool(top["speedup_low"] > 1)
+
+
 def _overview(runs: Sequence[Run], df: pd.DataFrame) -> list[Block]:
+    blocks: list[Block] = []
+    weak = [
+        f"{run.name}: {reason}" for run in runs if (reason := reference_undertrained(run.records))
+    ]
+    if weak:  # before any number: nothing below was held to a real reference
+        blocks.append(Para("Reference undertrained. " + " ".join(weak), tone="bad"))
     lines = []
     for run in runs:
         part = df[df["run"] == run.name]
@@ -43,23 +103,11 @@ def _overview(runs: Sequence[Run], df: pd.DataFrame) -> list[Block]:
         created = run.meta.get("created_at", "")[:19].replace("T", " ")
         when = f" started {created} UTC" if created else ""
         lines.append(f"{run.name}: run {run.records[0].get('run_id', '?')}{when}, {counts}")
-    blocks: list[Block] = [Bullets(tuple(lines))]
-    best, all_faster = [], True
-    for workload in ("train", "infer"):
-        part = df[(df["workload"] == workload) & df["speedup"].notna() & (df["status"] == "ok")]
-        if len(part) > 1:
-            top = part.loc[part["speedup"].idxmax()]
-            name = cell_labels(part).loc[top.name]
-            delta = "" if pd.isna(top["delta_f1"]) else f", ΔF1 {top['delta_f1'] * 100:+.2f} points"
-            delta += " (unstable measurement)" if is_false(top["stable"]) else ""
-            all_faster &= bool(top["speedup_low"] > 1)
-            best.append(
-                f"{TITLES[workload]}: largest speedup over fp32 eager: {name}, "
-                f"{top['speedup']:.2f}× (95% CI {top['speedup_low']:.2f}–"
-                f"{top['speedup_high']:.2f}), {num(top['samples_per_s'])} sentences/s{delta}"
-            )
-    if best:
-        blocks.append(Bullets(tuple(best), tone="good" if all_faster else None))
+    blocks.append(Bullets(tuple(lines)))
+    found = [h for w in ("train", "infer") if (h := headline(df, w)) is not None]
+    if found:
+        tone = "good" if all(settled for _, settled in found) else None
+        blocks.append(Bullets(tuple(line for line, _ in found), tone=tone))
     unstable = df[df["status"].isin(MEASURED) & df["stable"].map(is_false)]
     if len(unstable):
         blocks.append(
@@ -77,6 +125,15 @@ def _overview(runs: Sequence[Run], df: pd.DataFrame) -> list[Block]:
                 f"{', '.join(emulated)}: this CPU has no bf16 instructions (avx512_bf16, "
                 "amx_bf16), so its bf16/fp16 cells ran emulated: they say what this machine "
                 "does, not what bf16 gives on a CPU that has them.",
+                tone="warn",
+            )
+        )
+    capped = df[df["batch_capped"].map(lambda v: isinstance(v, str))]
+    if len(capped):
+        blocks.append(
+            Para(
+                f"{len(capped)} cell(s) asked for a batch larger than the data holds and ran "
+                "at the smaller one: " + "; ".join(sorted(set(capped["batch_capped"]))),
                 tone="warn",
             )
         )

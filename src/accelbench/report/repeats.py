@@ -32,7 +32,13 @@ MEAN = (
     "time_to_target_train_s",
     "time_to_target_wall_s",
 )
-MAX = ("max_abs_logit_diff", "peak_rss_mb", "cuda_peak_allocated_mb", "cuda_peak_reserved_mb")
+MAX = (
+    "max_abs_logit_diff",
+    "peak_rss_mb",
+    "cuda_peak_allocated_mb",
+    "cuda_peak_reserved_mb",
+    "device_memory_mb",
+)
 
 
 def _status(group: pd.DataFrame) -> tuple[str, str]:

@@ -132,8 +132,12 @@ def _best(df: pd.DataFrame) -> list[str]:
         ("offline", "highest throughput"),
     ):
         cells = df[df["scenario"] == scenario]
-        part = cells[cells["scenario_value"].notna() & (cells["status"] == "ok")]
+        # an INVALID run's figure holds for nothing LoadGen vouches for: never a headline
+        valid = cells["loadgen_valid"].map(lambda v: v is not None and not pd.isna(v) and bool(v))
+        part = cells[cells["scenario_value"].notna() & (cells["status"] == "ok") & valid]
         if part.empty:
+            if cells["status"].isin(MEASURED).any():
+                out.append(f"{scenario}: no cell has a VALID LoadGen run: nothing to name")
             continue
         lower = scenario == "single-stream"
         top = part.loc[

@@ -33,7 +33,11 @@ LEGEND = (
         "the fp32 eager fine-tune of the same shape)",
     ),
     ("p50/p99", "per-batch latency (infer) or per-step time (train)"),
-    ("memory", "CUDA peak allocated on cuda cells, process peak RSS on cpu"),
+    (
+        "memory",
+        "cuda cells: device memory (torch's peak allocated, or for a runtime with its own "
+        "allocator such as ORT the growth NVML saw); cpu cells: process peak RSS",
+    ),
     (
         "scaling",
         "throughput of N training processes / (N × that of the 1-process cell of the same spec)",
@@ -66,6 +70,8 @@ def shape_text(row: pd.Series, column: str) -> str:
     if column == "batch_size" and is_auto(row[column]):
         ran = row["batch_size_ran"]
         return "auto" if missing(ran) else f"auto ({int(ran)})"
+    if column == "batch_size" and isinstance(row.get("batch_capped"), str):
+        return f"{row[column]} (ran {int(row['batch_size_ran'])}) ⚠"
     return str(row[column])
 
 
@@ -81,6 +87,20 @@ def _speedup(row: pd.Series, baseline_unstable: bool) -> Cell:
     return Cell(text, tone, numeric=True)
 
 
+def memory_cell(row: pd.Series) -> Cell:
+    """A row's memory in MB: on CUDA the device's (torch's peak allocated, else the runtime's
+    own allocator as NVML saw it: ORT's arena), never the host's RSS; on CPU the peak RSS."""
+    if row["device"] != "cuda":
+        return Cell(num(row["peak_rss_mb"]), numeric=True)
+    memory = row["cuda_peak_allocated_mb"]
+    if missing(memory):
+        memory = row["device_memory_mb"]
+    if missing(memory):
+        reason = row["device_memory_reason"]
+        return Cell("–", "muted", None if missing(reason) else reason, True)
+    return Cell(num(memory), numeric=True)
+
+
 def _repeated(row: pd.Series) -> bool:
     return not missing(row.get("repeats")) and row["repeats"] > 1
 
@@ -93,11 +113,19 @@ def f1_cell(row: pd.Series) -> Cell:
         text += f" ±{(row['f1_high'] - row['f1_low']) * 50:.1f}"
     if row["status"] == "numeric_fail":
         return Cell(text, "bad", row["reason"], True)
+    if "not checked" in (row.get("f1_gate"), row.get("f1_verdict")):
+        return Cell(text, "muted", f"not checked: {row['reference_undertrained']}", True)
+    if row.get("role") == "reference" and isinstance(row.get("reference_undertrained"), str):
+        return Cell(text, "bad", f"undertrained: {row['reference_undertrained']}", True)
     if is_false(row["f1_meaningful"]):
         return Cell(text, "muted", "random-init model: F1 shows the pipeline, not accuracy", True)
     verdict = row.get("f1_verdict")
     if isinstance(verdict, str) and verdict.startswith("not established"):
         return Cell(text, "muted", verdict, True)
+    target = row.get("accuracy_target")
+    if isinstance(target, str) and not missing(row.get("f1_required")):
+        gate = f"held: at least {target} of the fp32 reference's F1 ({row['f1_required']:.4f})"
+        return Cell(text, None, gate, True)
     return Cell(text, numeric=True)
 
 
@@ -167,8 +195,6 @@ def workload_table(df: pd.DataFrame, workload: str) -> Table | None:
             if workload == "infer"
             else ("step_p50_ms", "step_p99_ms")
         )
-        memory = row["cuda_peak_allocated_mb"]
-        memory = row["peak_rss_mb"] if missing(memory) else memory
         key = (row["run_id"], row["device"], row["padding"], row["batch_size"], row["seq_len"])
         status = row["status"] + (" (reference)" if row["role"] != "cell" else "")
         rows.append(
@@ -183,7 +209,7 @@ def workload_table(df: pd.DataFrame, workload: str) -> Table | None:
                 delta_cell(row),
                 Cell(num(row[p50]), numeric=True),
                 Cell(num(row[p99]), numeric=True),
-                Cell(num(memory), numeric=True),
+                memory_cell(row),
                 *([_mfu(row)] if with_mfu else []),
                 *([_scaling(row)] if with_scaling else []),
                 *([Cell(str(row["repeats"]), numeric=True)] if with_runs else []),
@@ -236,6 +262,8 @@ ENV_ROWS = {
 }
 SETTINGS = (
     "model",
+    "checkpoint",
+    "checkpoint trained",
     "dataset",
     "split_hash",
     "train_sentences",
@@ -249,6 +277,7 @@ SETTINGS = (
     "min_iters",
     "min_time",
     "f1_tolerance",
+    "accuracy_target",
     "threads",
 )
 
@@ -282,6 +311,40 @@ def _grid(title: str, keys: tuple[str, ...], runs: list[str], values: list[dict]
     return Table(("", *heads), tuple(rows), title, inline=True)
 
 
+def _checkpoint(run: Run) -> dict:
+    """A --checkpoint run's settings as they were: the checkpoint and how it was trained, from
+    its own metadata; nothing was fine-tuned here, so no train_steps, epochs or lr."""
+    ckpt = next(
+        (c for rec in run.records if (c := (rec.get("details") or {}).get("checkpoint"))),
+        None,
+    )
+    if not run.meta.get("config", {}).get("checkpoint") and ckpt is None:
+        return {}
+    out: dict = {k: "– (--checkpoint: not trained in this run)" for k in ("train_steps", "lr")}
+    out["epochs"] = None
+    if ckpt is None:  # a run recorded before checkpoints described themselves
+        out["checkpoint"] = run.meta["config"]["checkpoint"]
+        out["model"] = "–"
+        return out
+    out["checkpoint"] = ckpt["path"]
+    base = ckpt.get("base_model")
+    out["model"] = f"{ckpt.get('model_type') or '?'}" + (
+        f", fine-tuned from {base}" if base else ""
+    )
+    trained = ckpt.get("trained")
+    if trained:
+        f1 = ckpt.get("test_f1")
+        out["checkpoint trained"] = (
+            f"{trained['label']}: {trained['train_steps']} steps ({trained['epochs']:.2f} "
+            f"epochs), lr {trained['lr']:g}, seed {trained['seed']}, on {ckpt.get('dataset')}"
+            + ("" if f1 is None else f"; test F1 {f1:.4f}")
+            + f"; run {trained['run_dir']}"
+        )
+    else:
+        out["checkpoint trained"] = "not written by accelbench: no record of its training"
+    return out
+
+
 def environment_tables(runs: list[Run]) -> list[Table]:
     """Machine, software, flags and run settings: one column per run."""
     names = [r.name for r in runs]
@@ -291,7 +354,9 @@ def environment_tables(runs: list[Run]) -> list[Table]:
         data = next((rec["data"] for rec in r.records if rec.get("data")), {})
         config = r.meta.get("config", {})
         dataset = "synthetic" if config.get("synthetic") else config.get("dataset")
-        settings.append({**config, **data, "dataset": data.get("dataset", dataset)})
+        settings.append(
+            {**config, **data, "dataset": data.get("dataset", dataset), **_checkpoint(r)}
+        )
     tables = [_grid(title, keys, names, envs) for title, keys in ENV_ROWS.items()]
     tables.append(_grid("Run settings", SETTINGS, names, settings))
     flags: dict[str, dict] = {}

@@ -169,6 +169,19 @@ def add_seed_verdict(
         m["f1_seeds"] = mean_ci(own).to_json()
         m["f1_verdict"] = "the fp32 reference: the other training cells are held to its seeds"
         return
+    weak = next(
+        (
+            r["metrics"]["reference_undertrained"]
+            for r in recorded.values()
+            if r is not None
+            and r["role"] == Role.REFERENCE.value
+            and r["metrics"].get("reference_undertrained")
+        ),
+        None,
+    )
+    if weak:
+        m.update(f1_verdict="not checked", reference_undertrained=weak)
+        return
     m.update(training_f1_verdict(own, f1s(Role.REFERENCE.value, None), config.f1_tolerance))
     if m["f1_verdict"].startswith("numeric_fail"):
         record["status"] = "numeric_fail"
@@ -325,4 +338,6 @@ def one_line(record: dict) -> str:
         parts.append(f"scaling efficiency {m['scaling_efficiency']:.0%} of {m['world_size']}x")
     if record["status"] == "numeric_fail":
         parts.append(record["reason"])
+    if record.get("role") == Role.REFERENCE.value and m.get("reference_undertrained"):
+        parts.append("UNDERTRAINED: " + m["reference_undertrained"])
     return ", ".join(parts)

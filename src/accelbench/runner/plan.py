@@ -45,6 +45,7 @@ def validate_inputs(config: RunConfig) -> None:
 def probe(cell: CellSpec) -> tuple[bool, str]:
     """Whether the cell's runtime can run it here, and why not."""
     from accelbench.backends import get_backend
+    from accelbench.backends.compile import serving_refusal
 
     backend = get_backend(cell.runtime)
     cap = backend.probe(cell.workload, cell.device, cell.precision)
@@ -52,6 +53,8 @@ def probe(cell: CellSpec) -> tuple[bool, str]:
         return False, f"runtime {cell.runtime} has no data-parallel (multi-process) training"
     if cap.ok and cell.workload == "serve" and not getattr(backend, "serves", False):
         return False, f"runtime {cell.runtime} has no serving path (any batch size from 1)"
+    if cap.ok and serving_refusal(cell):
+        return False, serving_refusal(cell)
     return cap.ok, cap.reason
 
 

@@ -1,13 +1,17 @@
 """A training cell's dev-F1 curve: the weights are copied to host memory every K steps, outside
-the timed steps, and scored on the dev split after training, so evaluation never enters a step's
-time or the telemetry window; time to a target F1 is read off the curve (measure/convergence.py).
+the timed steps and the telemetry window (`window.paused()`), and scored on the dev split after
+training, so evaluation never enters a step's time, the GPU's samples or its energy; time to a
+target F1 is read off the curve (measure/convergence.py), the copies and `paused()` stretches
+(the profiled warm-up step) left out of it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Protocol
 
 import torch
 
@@ -26,10 +30,18 @@ from accelbench.workloads.common import CellData, dev_view, evaluate, make_batch
 from accelbench.workloads.reference import reference_dev_f1
 
 
+class Window(Protocol):
+    """What the snapshots are kept out of (measure.telemetry.Telemetry)."""
+
+    def paused(self) -> contextlib.AbstractContextManager: ...
+
+
 class DevCurve:
-    def __init__(self, steps: int, config: RunConfig, cell: CellSpec, rank: Rank) -> None:
+    def __init__(
+        self, steps: int, config: RunConfig, cell: CellSpec, rank: Rank, window: Window
+    ) -> None:
         self.points = set(eval_steps(steps, config.eval_every))
-        self.device, self.rank = cell.device, rank
+        self.device, self.rank, self.window = cell.device, rank, window
         self.snapshots: list[tuple[int, int, float, dict]] = []
         self.sentences = 0
         self.paused_s = 0.0
@@ -37,6 +49,16 @@ class DevCurve:
 
     def start(self) -> None:
         self.t0 = time.perf_counter()
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """Keep what runs inside off the training clock (the warm-up step run under the
+        profiler: its time is the profiler's as much as training's)."""
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.paused_s += time.perf_counter() - t0
 
     def after_step(self, step: int, sentences: int, model: torch.nn.Module) -> None:
         """After 1-based `step` (this rank's `sentences` in it): a snapshot at a dev point.
@@ -46,11 +68,16 @@ class DevCurve:
             return
         synchronize(self.device)
         now = time.perf_counter()
-        if self.rank.leader:
-            weights = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-            trained = now - self.t0 - self.paused_s
-            self.snapshots.append((step, self.sentences * self.rank.world_size, trained, weights))
-        self.rank.broadcast(None)
+        with self.window.paused():
+            if self.rank.leader:
+                weights = {
+                    k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()
+                }
+                trained = now - self.t0 - self.paused_s
+                self.snapshots.append(
+                    (step, self.sentences * self.rank.world_size, trained, weights)
+                )
+            self.rank.broadcast(None)
         self.paused_s += time.perf_counter() - now
 
     def score(

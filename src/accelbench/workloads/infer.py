@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from accelbench.backends.base import Backend, InferSession
 from accelbench.config.job import Role
@@ -23,6 +24,7 @@ from accelbench.data.models import (
     build_model,
     checkpoint_is_meaningful,
     checkpoint_labels,
+    checkpoint_meta,
     load_checkpoint,
     load_tokenizer,
     resolve_model,
@@ -48,11 +50,22 @@ from accelbench.workloads.common import (
     to_device,
 )
 from accelbench.workloads.metrics import TimedWork, build, memory_figures
-from accelbench.workloads.reference import below_reference, read_reference, write_reference
+from accelbench.workloads.reference import f1_gate, read_reference, write_reference
 
 
 def checkpoint_dir(cell: CellSpec, run_dir: Path) -> str:
     return str(run_dir / "checkpoint") if cell.checkpoint == "run-reference" else cell.checkpoint
+
+
+def synthetic_model(cell: CellSpec, run_dir: Path) -> tuple[Any, Any]:
+    """(model, tokenizer) a synthetic cell times: the --checkpoint when one is given, with its
+    own labels; else --model with a new head of SYNTHETIC_LABELS (a synthetic run has no
+    reference fine-tune, so "run-reference" means none was given)."""
+    if cell.checkpoint not in (None, "run-reference"):
+        ckpt = checkpoint_dir(cell, run_dir)
+        return load_checkpoint(ckpt), load_tokenizer(resolve_model(ckpt))
+    source = resolve_model(cell.model)
+    return build_model(source, SYNTHETIC_LABELS), load_tokenizer(source)
 
 
 def _search_batch(
@@ -138,17 +151,12 @@ def run_infer(
     out: dict = {"metrics": {}}
     metrics = out["metrics"]
     if cell.synthetic:
-        source = resolve_model(cell.model)
-        tokenizer = load_tokenizer(source)
-        model = build_model(source, SYNTHETIC_LABELS)
+        model, tokenizer = synthetic_model(cell, run_dir)
         data, cap = None, autobatch.MAX_BATCH
+        labels = model.config.num_labels
 
         def make(c: CellSpec) -> list[Batch]:
-            return [
-                synthetic_batch(
-                    c.batch_size, c.seq_len, tokenizer.vocab_size, len(SYNTHETIC_LABELS), c.seed
-                )
-            ]
+            return [synthetic_batch(c.batch_size, c.seq_len, tokenizer.vocab_size, labels, c.seed)]
 
     else:
         ckpt = checkpoint_dir(cell, run_dir)
@@ -175,16 +183,14 @@ def run_infer(
         )
         out["data"] = data.corpus.summary()
         if role is Role.REFERENCE:  # the fp32 eager pass over --checkpoint: the yardstick
-            write_reference(run_dir, word_logits, scores, metrics["f1_meaningful"])
+            metrics["reference_undertrained"] = write_reference(
+                run_dir, word_logits, scores, metrics["f1_meaningful"]
+            )
         reference = read_reference(run_dir)
         if reference is not None:
             ref_logits, ref_meta = reference
-            metrics.update(
-                parity(word_logits, ref_logits),
-                reference_f1=ref_meta["f1"],
-                delta_f1=scores["f1"] - ref_meta["f1"],
-            )
-            failed = below_reference(scores["f1"], ref_meta["f1"], config.f1_tolerance)
+            gate, failed = f1_gate(scores["f1"], ref_meta, config)
+            metrics.update(parity(word_logits, ref_logits), **gate)
             if failed:
                 out.update(status="numeric_fail", reason=failed)
 
@@ -212,6 +218,8 @@ def run_infer(
         inputs_resident_on_device=True,
     )
     out["details"] = session.details()
+    if config.checkpoint and data is not None:  # what ran: the checkpoint, as it describes itself
+        out["details"]["checkpoint"] = checkpoint_meta(ckpt)
     if found is not None:
         out["details"]["batch_search"] = found.to_json()
     if cell.device == "cuda":

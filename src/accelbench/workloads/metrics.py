@@ -80,16 +80,29 @@ def compute_figures(
         "achieved_tflops": achieved,
         "mfu_dtype": key,
         **flops.mfu(per_device, *gpu(cell.device), key),
-        "ceiling_tflops": ceiling,
-        "mfu_vs_ceiling": per_device / ceiling if ceiling else None,
-        "ceiling_source": f"{_size(measured, key)}^3 {key} matmul measured by this run"
-        if ceiling
-        else None,
+        **flops.against_ceiling(
+            per_device,
+            ceiling,
+            f"{_size(measured, key)}^3 {key} matmul measured by this run" if ceiling else None,
+        ),
     }
 
 
 def _size(measured: dict, key: str) -> int:
     return measured.get("matmul_sizes", {}).get(key, measured["matmul_size"])
+
+
+def batch_ran(asked: int, shapes: Sequence[tuple[int, int]]) -> dict:
+    """The batch that really ran: the largest batch computed. Fewer sentences than asked for
+    (the data holds fewer than --batch-size) flags the cell with `batch_capped`."""
+    ran = max((rows for rows, _ in shapes), default=asked)
+    if ran >= asked:
+        return {"batch_size_ran": asked, "batch_capped": None}
+    return {
+        "batch_size_ran": ran,
+        "batch_capped": f"batch {asked} asked for, but the data held {ran} sentences: "
+        f"it ran at batch {ran}",
+    }
 
 
 def build(
@@ -116,7 +129,7 @@ def build(
         "samples_per_s": work.sentences / total,
         "tokens_per_s": work.tokens / total,
         "padded_tokens_per_s": sum(rows * width for rows, width in work.shapes) / total,
-        "batch_size_ran": cell.batch_size,
+        **batch_ran(cell.batch_size, work.shapes),
         f"timed_{unit}": len(work.samples_s),
         f"timed_{unit}_compiled": work.compiled,
         "cv_basis": work.cv_basis,

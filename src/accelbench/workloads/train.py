@@ -2,10 +2,10 @@
 
 A run's micro-batches are fixed before its first step (the seeded batch order, this rank's
 share), so every shape it will meet is known in advance:
-- the session's `warm_shapes` gets one micro-batch of each before the first step (compile:
-  every graph is compiled there, untimed); a timed step during which the runtime compiled
-  anyway is left out of the timed samples, its time and its sentences, and counted
-  (`timed_steps_compiled`, expected 0);
+- the session's `warm_shapes` gets one micro-batch of each, on the cell's device, before the
+  first step (compile: every graph is compiled there, untimed); a timed step during which
+  the runtime compiled anyway is left out of the timed samples, its time and its sentences,
+  and counted (`timed_steps_compiled`, expected 0);
 - each step's micro-batches are staged (pinned and copied to the device) before its timer
   starts, as inference's inputs are resident on the device before its timed loop: both time
   steady-state work without host-to-device copies.
@@ -13,6 +13,7 @@ share), so every shape it will meet is known in advance:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import math
@@ -201,7 +202,7 @@ def _search_batch(
         scheduler = torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0)
         session = backend.prepare_train(model, trial, optimizer, scheduler)
         plan = make_plan(trial, TRIAL_STEPS * cell.grad_accum)
-        session.warm_shapes(plan.examples())
+        session.warm_shapes(to_device(plan.examples(), cell.device))
         steps = itertools.cycle(list(staged(plan, TRIAL_STEPS, cell.grad_accum, cell.device)))
 
         def once() -> int:
@@ -249,12 +250,12 @@ def run_train(
     optimizer = _optimizer(model, cell, config.lr)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * steps), steps)
     session = backend.prepare_train(model, cell, optimizer, scheduler)
-    session.warm_shapes(plan.examples())
+    session.warm_shapes(to_device(plan.examples(), cell.device))
 
     reset_peaks(cell.device)
-    dev_curve = DevCurve(steps, config, cell, rank) if data is not None else None
     timer = IterationTimer(cell.device)
     telemetry = Telemetry(cell.device)
+    dev_curve = DevCurve(steps, config, cell, rank, telemetry) if data is not None else None
     losses, timed = [], []  # timed: per timed step, its batches' (size, tokens, shape), compiled
     # CUDA: the last warm-up step runs under the profiler (mode evidence), never a timed one
     profile_at = warm - 1 if cell.device == "cuda" and warm >= 2 else None
@@ -268,9 +269,10 @@ def run_train(
         if step >= warm:
             timer.start()
         if step == profile_at:
-            loss, kernel_profile = profile_call(
-                functools.partial(session.step, micro), cell.precision
-            )
+            with dev_curve.paused() if dev_curve is not None else contextlib.nullcontext():
+                loss, kernel_profile = profile_call(
+                    functools.partial(session.step, micro), cell.precision
+                )
         else:
             loss = session.step(micro)
         if step >= warm:
@@ -368,7 +370,20 @@ def run_train(
                 "cell_id": cell.cell_id,
                 "labels": list(labels),
                 **data.corpus.summary(),
+                "model": cell.model,
+                "trained": {
+                    "label": cell.label,
+                    "train_steps": steps,
+                    "epochs": metrics["epochs"],
+                    "lr": config.lr,
+                    "seed": seed,
+                    "run_dir": str(Path(run_dir).resolve()),
+                },
+                "test_f1": scores["f1"],
+                "dev_f1": metrics["dev_f1"],
             },
         )
-        write_reference(run_dir, word_logits, scores, source.pretrained, metrics["dev_f1"])
+        metrics["reference_undertrained"] = write_reference(
+            run_dir, word_logits, scores, source.pretrained, metrics["dev_f1"]
+        )
     return out
