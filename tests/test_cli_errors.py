@@ -112,3 +112,50 @@ def test_plan_lists_the_cells_and_runs_nothing(capsys, tmp_path):
     assert "unsupported: int8 is not a PyTorch precision" in eager_int8
     assert sum("runs here" in line for line in lines) == 4
     assert not out.exists()
+
+
+def test_version(capsys):
+    from accelbench import __version__
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.strip() == f"accelbench {__version__}"
+
+
+@pytest.mark.parametrize(
+    "argv,help_line",
+    [
+        (["run", "--bogus"], "(see `accelbench run --help`)"),
+        (["list", "--bogus"], "(see `accelbench list --help`)"),
+        (["run", "--batch-size", "x"], "(see `accelbench run --help`)"),
+        (["bogus"], "(see `accelbench --help`)"),
+    ],
+)
+def test_errors_point_at_the_commands_help(capsys, argv, help_line):
+    code, err = run_cli(capsys, *argv)
+    assert code == 2
+    assert err.endswith(help_line)
+    assert "accelbench accelbench" not in err
+
+
+def test_train_steps_and_epochs_are_mutually_exclusive(capsys, tmp_path):
+    out = tmp_path / "r"
+    code, err = run_cli(capsys, "run", "--out", str(out), "--train-steps", "5", "--epochs", "1")
+    assert code == 2
+    assert "--epochs: not allowed with argument --train-steps" in err
+    assert not out.exists()
+    import accelbench
+    from accelbench.errors import UserError
+
+    with pytest.raises(UserError, match="train_steps or epochs, not both"):
+        accelbench.run(out=out, train_steps=5, epochs=1)
+
+
+def test_switch_help_shows_no_default(capsys):
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    no_ceilings = text.split("--no-ceilings", 2)[2].split("--oom-backoff")[0]
+    assert "skip measuring" in no_ceilings
+    assert "default" not in no_ceilings

@@ -90,6 +90,8 @@ def config_of(
             hint = f" (did you mean '{close[0]}'?)" if close else ""
             raise UserError(f"unknown run option '{key}'{hint}")
         settings[name] = value
+    if settings.get("train_steps") is not None and settings.get("epochs") is not None:
+        raise UserError("give train_steps or epochs, not both")
     source = preset_path(preset) if preset is not None else matrix
     return RunConfig(**merge(read_matrix(Path(source)) if source else {}, settings))
 

@@ -49,11 +49,23 @@ def _ints(what: str, auto: bool = False) -> Callable[[str], tuple[int, ...]]:
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, exit 2, no usage dump
-        raise UserError(f"{message} (see `accelbench {self.prog.split()[-1]} --help`)")
+        raise UserError(f"{message} (see `{self.prog} --help`)")
+
+    def parse_args(self, args=None, namespace=None):  # type: ignore[override]
+        """As argparse's, but an unknown option points at its command's help."""
+        parsed, extra = self.parse_known_args(args, namespace)
+        if extra:
+            command = getattr(parsed, "command", None)
+            prog = f"{self.prog} {command}" if command else self.prog
+            raise UserError(f"unrecognized arguments: {' '.join(extra)} (see `{prog} --help`)")
+        return parsed
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from accelbench import __version__
+
     p = _Parser(prog="accelbench", description=__doc__)
+    p.add_argument("--version", action="version", version=f"accelbench {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = sub.add_parser("run", help="run a benchmark matrix")
@@ -90,8 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=d.seq_lens,
         help="one or a comma list",
     )
-    run.add_argument("--train-steps", type=int, default=d.train_steps)
-    run.add_argument(
+    length = run.add_mutually_exclusive_group()
+    length.add_argument("--train-steps", type=int, default=d.train_steps)
+    length.add_argument(
         "--epochs", type=float, default=None, help="train for N epochs instead of --train-steps"
     )
     run.add_argument(
@@ -270,7 +283,7 @@ def _flags_override_presets(run: argparse.ArgumentParser) -> None:
     keys = set(RunConfig.__dataclass_fields__)
     for action in run._actions:
         if action.dest in keys:
-            if action.default not in (None, False):
+            if action.default not in (None, False) and action.nargs != 0:
                 shown = action.default
                 if isinstance(shown, tuple):
                     shown = ",".join(map(str, shown))
