@@ -250,7 +250,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _flags_override_presets(run)
 
-    sub.add_parser("list", help="every runtime x device x precision and whether it runs here")
+    lst = sub.add_parser(
+        "list", help="every runtime x device x precision x workload and whether it runs here"
+    )
+    for column in ("runtime", "device", "precision", "workload"):
+        lst.add_argument(
+            f"--{column}", type=_csv, default=(), help=f"only these {column}s (a comma list)"
+        )
+    lst.add_argument("--runnable", action="store_true", help="only what runs on this machine")
+    lst.add_argument("--json", action="store_true", help="a JSON list of rows instead of a table")
     env = sub.add_parser("env", help="print this machine's environment fingerprint (JSON)")
     env.add_argument(
         "--ceilings",
@@ -328,10 +336,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_list(_: argparse.Namespace) -> int:
-    from accelbench.backends.capabilities import capability_table
+def cmd_list(args: argparse.Namespace) -> int:
+    from accelbench.backends.capabilities import FILTERS, capability_rows, capability_table
 
-    print(capability_table())
+    rows = capability_rows(**{c: getattr(args, c) for c in FILTERS})
+    if args.runnable:
+        rows = [r for r in rows if r["ok"]]
+    print(json.dumps(rows, indent=2) if args.json else capability_table(rows))
     return 0
 
 
