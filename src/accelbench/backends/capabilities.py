@@ -10,7 +10,6 @@ from accelbench.config.runtimes import runtime_targets
 from accelbench.config.specs import DEVICES, PRECISIONS, WORKLOADS
 from accelbench.errors import UserError
 
-
 FILTERS = ("runtime", "device", "precision", "workload")
 
 
