@@ -159,3 +159,31 @@ def test_switch_help_shows_no_default(capsys):
     no_ceilings = text.split("--no-ceilings", 2)[2].split("--oom-backoff")[0]
     assert "skip measuring" in no_ceilings
     assert "default" not in no_ceilings
+
+
+@pytest.mark.parametrize(
+    "argv,needle",
+    [
+        (["--dataset", "conll:/no/such/dir"], "does not exist"),
+        (["--model", "./no-such-model-dir"], "model directory ./no-such-model-dir does not exist"),
+    ],
+)
+def test_plan_checks_the_inputs_like_run(capsys, tmp_path, argv, needle):
+    code = main(["run", "--plan", "--out", str(tmp_path / "r"), *argv])
+    captured = capsys.readouterr()
+    assert code == 2
+    assert needle in captured.err and len(captured.err.strip().splitlines()) == 1
+    assert "can run here" not in captured.out
+
+
+def test_nothing_requested_can_run_stops_before_any_work(capsys, tmp_path):
+    out = tmp_path / "r"
+    code, err = run_cli(capsys, "run", "--out", str(out), "--precisions", "int8")
+    assert code == 2
+    assert "none of the 2 requested cells can run here" in err
+    assert "int8 is not a PyTorch precision (int8 runs with --runtimes ort)" in err
+    assert not out.exists()  # no run directory, no reference fine-tune
+    assert main(["run", "--plan", "--precisions", "int8"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out.startswith("3 cells, 1 can run here, 2 unsupported")  # + the reference
+    assert "none of the 2 requested cells can run here" in captured.err

@@ -163,3 +163,15 @@ def test_killed_run_resumes_without_duplicates(tiny_model_dir, tmp_path):
     ids = [json.loads(x)["cell_id"] for x in lines]
     assert len(ids) == len(set(ids)) == 4
     assert all(json.loads(x)["status"] == "ok" for x in lines)
+
+
+def test_a_run_where_no_cell_produced_a_result_exits_1(
+    tiny_model_dir, tmp_path, fault_runtimes, capsys
+):
+    out = tmp_path / "r"
+    argv = ["run", "--model", str(tiny_model_dir), "--out", str(out), "--synthetic"]
+    argv += ["--workloads", "infer", "--runtimes", "crash", "--precisions", "fp32", *QUICK]
+    code = main(argv)
+    assert code == 1
+    assert [r["status"] for r in records(out)] == ["crashed"]
+    assert "no cell of this run produced a result" in capsys.readouterr().err

@@ -323,9 +323,11 @@ def cmd_run(args: argparse.Namespace) -> int:
             )
         results = api.run(resume=args.resume)
     elif args.plan:
-        from accelbench.runner.plan import plan_table
+        from accelbench.runner.plan import plan_table, require_runnable
 
-        print(plan_table(config_from_args(args)))
+        config = config_from_args(args)
+        print(plan_table(config))
+        require_runnable(config)
         return 0
     else:
         results = api.run(out=args.out, preset=args.preset, matrix=args.matrix, **options)
@@ -333,6 +335,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 0  # under torchrun rank 0 reports
     print(results.summary())
     print(f"\nresults: {results.path / 'results.jsonl'}   report: accelbench report {results.path}")
+    if not any(r["status"] in ("ok", "numeric_fail") for r in results.records):
+        print(
+            "accelbench: error: no cell of this run produced a result (see each one's reason)",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

@@ -27,7 +27,14 @@ from accelbench.runner.executors import (
     torchrun_config,
     torchrun_world,
 )
-from accelbench.runner.plan import Planned, needs_reference, plan_cells, probe, validate_inputs
+from accelbench.runner.plan import (
+    Planned,
+    needs_reference,
+    plan_cells,
+    probe,
+    require_runnable,
+    validate_inputs,
+)
 from accelbench.runner.store import RESULTS, SCHEMA_VERSION, ResultStore
 
 RUN_FILE = "run.json"
@@ -279,6 +286,7 @@ def run_matrix(
     world = torchrun_world()
     if world is None:
         validate_inputs(config)
+        require_runnable(config)
         state = open_run(config, run_dir, resume_id)
         plan = plan_cells(config)
         if config.ceilings:
