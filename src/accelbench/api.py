@@ -11,7 +11,8 @@
 (batch_size, padding, seq_len, nproc, no_ceilings=True, ...) or RunConfig's field names; a list
 or a single value where the CLI takes a comma list. Progress lines go to `progress` (default:
 stderr), never to stdout. Cells run in fresh interpreters started with `python -m`, so a script
-calling `run` needs no `if __name__ == "__main__":` guard. Bad options raise accelbench.errors.UserError.
+calling `run` needs no `if __name__ == "__main__":` guard. Bad options raise
+accelbench.errors.UserError.
 """
 
 from __future__ import annotations
