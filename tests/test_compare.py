@@ -55,7 +55,21 @@ def test_equal_runs_exit_0(capsys, base, tmp_path):
     assert "REGRESSION" not in out
     assert err == ""
     assert "1.000×" in out
-    assert (same / "compare.html").is_file() and (same / "compare.md").is_file()
+    written = tmp_path / "compare-base-vs-same"
+    assert (written / "compare.html").is_file() and (written / "compare.md").is_file()
+    assert not (same / "compare.md").exists()  # the run directories are left as they were
+
+
+def test_a_second_comparison_neither_overwrites_nor_replaces_silently(capsys, base, tmp_path):
+    first = copy_run(tmp_path / "first")
+    second = copy_run(tmp_path / "second", slower(0.7))
+    compare(capsys, base, first)
+    compare(capsys, first, second)
+    assert "0.700×" not in (tmp_path / "compare-base-vs-first" / "compare.md").read_text()
+    assert "0.700×" in (tmp_path / "compare-first-vs-second" / "compare.md").read_text()
+    code, _, err = compare(capsys, base, first)
+    assert code == 0
+    assert f"replacing the earlier comparison in {tmp_path / 'compare-base-vs-first'}" in err
 
 
 def test_30_percent_slower_fails_at_10(capsys, base, tmp_path):
@@ -105,7 +119,10 @@ def test_different_versions_and_data_are_warned(capsys, base, tmp_path):
     assert code == 0
     assert "library versions differ: torch" in err
     assert "different data (split_hash" in err
-    assert "Comparability warnings" in (changed / "compare.md").read_text()
+    assert (
+        "Comparability warnings"
+        in (tmp_path / "compare-base-vs-changed" / "compare.md").read_text()
+    )
 
 
 def test_no_matching_cell_is_refused(capsys, base, tmp_path):

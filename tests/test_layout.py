@@ -86,4 +86,4 @@ assert main(["report", "--help"]) == 0
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert (tmp_path / "run" / "report.html").is_file()
-    assert (tmp_path / "run" / "compare.html").is_file()
+    assert (tmp_path / "compare-run-vs-run" / "compare.html").is_file()

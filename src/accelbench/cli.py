@@ -272,7 +272,12 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--out", type=Path, default=None, help="default: the first RUN_DIR")
     cmp = sub.add_parser("compare", help="compare runs cell by cell against the first (BASE)")
     cmp.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR", help="BASE NEW [NEW...]")
-    cmp.add_argument("--out", type=Path, default=None, help="default: the last RUN_DIR")
+    cmp.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="default: compare-BASE-vs-NEW beside the last RUN_DIR",
+    )
     cmp.add_argument(
         "--fail-on-regression",
         type=float,

@@ -289,6 +289,15 @@ def compare_runs(base: Run, news: Sequence[Run]) -> Comparison:
     return Comparison(base, tuple(news), tuple(matches), tuple(warnings), tuple(notes))
 
 
+COMPARE_MD = "compare.md"
+
+
+def default_compare_dir(run_dirs: Sequence[Path]) -> Path:
+    """compare-BASE-vs-NEW[-vs-NEW2...] beside the last run directory: one per set of runs."""
+    names = [Path(d).resolve().name for d in run_dirs]
+    return Path(run_dirs[-1]).resolve().parent / f"compare-{'-vs-'.join(names)}"
+
+
 def run_compare(
     run_dirs: Sequence[Path],
     out_dir: Path | None,
@@ -304,7 +313,10 @@ def run_compare(
     comparison = compare_runs(base, news)
     for line in comparison.warnings:
         warn(line)
-    paths = comparison.write(Path(out_dir or run_dirs[-1]), fail_pct, f1_tolerance)
+    out = Path(out_dir) if out_dir is not None else default_compare_dir(run_dirs)
+    if (out / COMPARE_MD).exists():
+        warn(f"replacing the earlier comparison in {out}")
+    paths = comparison.write(out, fail_pct, f1_tolerance)
     for m in comparison.matches:
         if m.speed is not None:
             print(
