@@ -175,3 +175,31 @@ def test_a_run_where_no_cell_produced_a_result_exits_1(
     assert code == 1
     assert [r["status"] for r in records(out)] == ["crashed"]
     assert "no cell of this run produced a result" in capsys.readouterr().err
+
+
+def test_a_run_with_relative_paths_resumes_from_another_directory(
+    tiny_model_dir, conll_dir, tmp_path, monkeypatch
+):
+    """run.json keeps --dataset conll:DIR and --model DIR absolute."""
+    import shutil
+
+    start = tmp_path / "start"
+    shutil.copytree(conll_dir, start / "data", ignore=shutil.ignore_patterns("start"))
+    shutil.copytree(tiny_model_dir, start / "model")
+    monkeypatch.chdir(start)
+    argv = ["run", "--model", "model", "--dataset", "conll:data", "--out", "run"]
+    argv += ["--workloads", "infer", "--precisions", "fp32", *QUICK]
+    assert main(argv) == 0
+    run = start / "run"
+    config = json.loads((run / "run.json").read_text())["config"]
+    assert config["dataset"] == f"conll:{start / 'data'}"
+    assert config["model"] == str(start / "model")
+    lines = (run / "results.jsonl").read_text().splitlines()
+    (run / "results.jsonl").write_text(lines[0] + "\n")  # the infer cell is lost
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert main(["run", "--resume", str(run)]) == 0
+    resumed = records(run)
+    assert [r["status"] for r in resumed] == ["ok", "ok"]
+    assert resumed[1]["data"]["dataset"] == f"conll:{start / 'data'}"

@@ -107,6 +107,24 @@ def write_run_file(run_dir: Path, config: RunConfig, run_id: str) -> None:
     os.replace(tmp, run_dir / RUN_FILE)
 
 
+def with_absolute_paths(config: RunConfig) -> RunConfig:
+    """The config with its local paths (--model DIR, --dataset conll:DIR, --checkpoint DIR)
+    absolute, so that run.json resumes from any working directory."""
+    from accelbench.data.models import ARCHITECTURES
+
+    model = Path(config.model).expanduser()
+    local = config.model not in ("bundled", *ARCHITECTURES) and model.exists()
+    dataset = config.dataset
+    if dataset.startswith("conll:"):
+        dataset = "conll:" + str(Path(dataset.removeprefix("conll:")).expanduser().resolve())
+    return replace(
+        config,
+        model=str(model.resolve()) if local else config.model,
+        dataset=dataset,
+        checkpoint=config.checkpoint and str(Path(config.checkpoint).expanduser().resolve()),
+    )
+
+
 def load_run_file(run_dir: Path) -> tuple[RunConfig, str]:
     path = Path(run_dir) / RUN_FILE
     if not path.is_file():
@@ -283,6 +301,8 @@ def run_matrix(
     process, and rank 0 alone writes and returns the records."""
     from accelbench.measure.env import fingerprint
 
+    if resume_id is None:
+        config = with_absolute_paths(config)
     world = torchrun_world()
     if world is None:
         validate_inputs(config)
