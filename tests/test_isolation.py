@@ -191,6 +191,7 @@ def test_a_run_with_relative_paths_resumes_from_another_directory(
     argv += ["--workloads", "infer", "--precisions", "fp32", *QUICK]
     assert main(argv) == 0
     run = start / "run"
+    assert (run / "checkpoint" / "config.json").is_file()  # kept by default: resume needs it
     config = json.loads((run / "run.json").read_text())["config"]
     assert config["dataset"] == f"conll:{start / 'data'}"
     assert config["model"] == str(start / "model")
@@ -203,3 +204,12 @@ def test_a_run_with_relative_paths_resumes_from_another_directory(
     resumed = records(run)
     assert [r["status"] for r in resumed] == ["ok", "ok"]
     assert resumed[1]["data"]["dataset"] == f"conll:{start / 'data'}"
+
+
+def test_no_keep_checkpoint_deletes_it_once_the_run_is_complete(tiny_model_dir, tmp_path, capsys):
+    out = tmp_path / "r"
+    argv = ["run", "--model", str(tiny_model_dir), "--out", str(out), "--no-keep-checkpoint"]
+    assert main([*argv, "--workloads", "infer", "--precisions", "fp32", *QUICK]) == 0
+    assert [(r["role"], r["status"]) for r in records(out)] == [("reference", "ok"), ("cell", "ok")]
+    assert not (out / "checkpoint").exists()
+    assert f"deleted {out / 'checkpoint'} (--no-keep-checkpoint)" in capsys.readouterr().err

@@ -37,7 +37,8 @@ if TYPE_CHECKING:
 # the CLI's option names where they differ from RunConfig's fields
 ALIASES = {"batch_size": "batch_sizes", "padding": "paddings", "seq_len": "seq_lens"}
 ALIASES |= {"nproc": "nprocs"}
-NEGATED = {"no_ceilings": "ceilings"}  # --no-X switches: no_X=True sets X=False
+# --no-X switches: no_X=True sets X=False
+NEGATED = {"no_ceilings": "ceilings", "no_keep_checkpoint": "keep_checkpoint"}
 RunPath = str | os.PathLike[str]
 
 

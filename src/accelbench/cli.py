@@ -224,6 +224,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="on out-of-memory, halve the batch until it fits (the batch that ran is recorded)",
     )
     run.add_argument(
+        "--keep-checkpoint",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="keep the reference fine-tune's RUN_DIR/checkpoint after the run (the default; it "
+        "serves --checkpoint later); --no-keep-checkpoint deletes it once the run is complete",
+    )
+    run.add_argument(
         "--out", type=Path, default=None, help="run directory (default reports/<timestamp>-<host>)"
     )
     run.add_argument(

@@ -38,6 +38,7 @@ from accelbench.runner.plan import (
 from accelbench.runner.store import RESULTS, SCHEMA_VERSION, ResultStore
 
 RUN_FILE = "run.json"
+CHECKPOINT_DIR = "checkpoint"  # the reference fine-tune's model, which inference cells run
 Echo = Callable[[str], None]
 
 
@@ -311,7 +312,10 @@ def run_matrix(
         plan = plan_cells(config)
         if config.ceilings:
             measure_ceilings(config, plan, run_dir, echo)
-        return walk(plan, config, run_dir, state, Isolated(echo), echo, fingerprint())
+        records = walk(plan, config, run_dir, state, Isolated(echo), echo, fingerprint())
+        if not config.keep_checkpoint:
+            drop_checkpoint(run_dir, echo)
+        return records
     return _run_as_ranks(torchrun_config(config, world), run_dir, resume_id, echo)
 
 
@@ -333,9 +337,23 @@ def _run_as_ranks(
         run_id, done_ids = rank.broadcast((state.run_id, set(state.done)))
         if not rank.leader:
             state = RunState(run_id, dict.fromkeys(done_ids), None)
-        return walk(plan, config, run_dir, state, AsRank(rank), echo, fingerprint())
+        records = walk(plan, config, run_dir, state, AsRank(rank), echo, fingerprint())
+        if rank.leader and not config.keep_checkpoint:
+            drop_checkpoint(run_dir, echo)
+        return records
     finally:
         distributed.leave()
+
+
+def drop_checkpoint(run_dir: Path, echo: Echo) -> None:
+    """--no-keep-checkpoint: every cell is recorded, so no cell (nor --resume) needs the
+    reference's checkpoint any more."""
+    import shutil
+
+    path = run_dir / CHECKPOINT_DIR
+    if path.is_dir():
+        shutil.rmtree(path)
+        echo(f"deleted {path} (--no-keep-checkpoint)")
 
 
 def one_line(record: dict) -> str:
