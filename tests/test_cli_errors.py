@@ -187,3 +187,11 @@ def test_nothing_requested_can_run_stops_before_any_work(capsys, tmp_path):
     captured = capsys.readouterr()
     assert captured.out.startswith("3 cells, 1 can run here, 2 unsupported")  # + the reference
     assert "none of the 2 requested cells can run here" in captured.err
+
+
+def test_interrupted_before_the_run_directory_exists(tmp_path):
+    from accelbench.cli import interrupted
+
+    assert interrupted(tmp_path / "none") == (
+        "accelbench: interrupted before the run started: nothing was recorded"
+    )

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -322,6 +325,35 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     return config_of(run_options(args), args.preset, args.matrix)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled as Ctrl-C is: the cell in flight is killed, the run says where it
+    stopped, and the exit code is 128 + the signal's number."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _terminate(signum: int, _frame: object) -> None:
+    raise Terminated(signum)
+
+
+def interrupted(run_dir: Path) -> str:
+    """What an interrupted run left and how to go on."""
+    from accelbench.runner.matrix import RUN_FILE
+    from accelbench.runner.store import RESULTS
+
+    if not (run_dir / RUN_FILE).is_file():
+        return "accelbench: interrupted before the run started: nothing was recorded"
+    results = run_dir / RESULTS
+    done = results.read_text().count("\n") if results.is_file() else 0
+    resume = f"continue with `accelbench run --resume {run_dir}`"
+    if not done:
+        return f"accelbench: interrupted; no cell was recorded in {run_dir} yet ({resume})"
+    cells = "1 cell is" if done == 1 else f"{done} cells are"
+    return f"accelbench: interrupted; {cells} recorded in {results} ({resume})"
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from accelbench import api
     from accelbench.runner.executors import torchrun_rank
@@ -333,7 +365,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 f"--resume {args.resume} continues the run with its own settings (run.json): "
                 "give no other run options"
             )
-        results = api.run(resume=args.resume)
+        run_dir, start = args.resume, functools.partial(api.run, resume=args.resume)
     elif args.plan:
         from accelbench.runner.plan import plan_table, require_runnable
 
@@ -342,7 +374,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         require_runnable(config)
         return 0
     else:
-        results = api.run(out=args.out, preset=args.preset, matrix=args.matrix, **options)
+        run_dir = args.out if args.out is not None else api.default_out()
+        start = functools.partial(
+            api.run, out=run_dir, preset=args.preset, matrix=args.matrix, **options
+        )
+    try:
+        results = start()
+    except KeyboardInterrupt as stop:
+        if torchrun_rank() in (None, 0):
+            print(interrupted(run_dir), file=sys.stderr)
+        return 128 + getattr(stop, "signum", signal.SIGINT)
     if torchrun_rank() not in (None, 0):
         return 0  # under torchrun rank 0 reports
     print(results.summary())
@@ -413,16 +454,17 @@ COMMANDS = {
 
 
 def main(argv: list[str] | None = None) -> int:
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
     try:
         args = build_parser().parse_args(argv)
         return COMMANDS[args.command](args)
     except UserError as exc:
         print(f"accelbench: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(
-            "accelbench: interrupted; finished cells are in results.jsonl "
-            "(continue with --resume RUN_DIR)",
-            file=sys.stderr,
-        )
-        return 130
+    except KeyboardInterrupt as stop:
+        print("accelbench: interrupted", file=sys.stderr)
+        return 128 + getattr(stop, "signum", signal.SIGINT)
+    finally:
+        if main_thread and previous is not None:
+            signal.signal(signal.SIGTERM, previous)
