@@ -36,8 +36,8 @@ class Executor(Protocol):
 
 class Isolated:
     """Each cell in a fresh process (runner/isolate.py) with --cell-timeout; its output goes to
-    RUN_DIR/logs/<cell_id>.log. With --oom-backoff an out-of-memory halves the batch and runs
-    the cell again."""
+    RUN_DIR/logs/<cell_id>.log, its progress to a bar on the terminal (runner/progress.py).
+    With --oom-backoff an out-of-memory halves the batch and runs the cell again."""
 
     writes = True
 
@@ -47,6 +47,7 @@ class Isolated:
     def run(self, job: CellJob) -> dict:
         from accelbench.runner.child import cell_main
         from accelbench.runner.isolate import run_isolated
+        from accelbench.runner.progress import Bar
 
         cell, config = job.cell, job.config
         batch, tried = cell.batch_size, []
@@ -58,7 +59,17 @@ class Isolated:
             )
             mark_log(job.log_path, why)
             attempt = replace(job, cell=replace(cell, batch_size=batch))
-            outcome = run_isolated(cell_main, (attempt,), config.cell_timeout, job.log_path)
+            bar = Bar()  # the cell's steps or batches on a terminal, under its announcement
+            try:
+                outcome = run_isolated(
+                    cell_main,
+                    (attempt,),
+                    config.cell_timeout,
+                    job.log_path,
+                    bar if bar.shown else None,
+                )
+            finally:
+                bar.close()
             if outcome.status == "ok":
                 result = outcome.value
             elif outcome.status == "timeout":

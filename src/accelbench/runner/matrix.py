@@ -224,9 +224,22 @@ def measure_ceilings(config: RunConfig, cells: list[Planned], run_dir: Path, ech
             echo(f"  {device} ceilings not measured: {outcome.status} {outcome.reason}")
             continue
         known[device] = outcome.value
+        echo(f"  {ceilings_line(outcome.value)}")
         tmp = run_dir / (CEILINGS_FILE + ".tmp")
         tmp.write_text(json.dumps(known, indent=2))
         os.replace(tmp, run_dir / CEILINGS_FILE)
+
+
+def ceilings_line(ceilings: dict) -> str:
+    """What a device's ceilings measurement found, in one line."""
+    size = ceilings.get("matmul_size")
+    parts = []
+    for key, tflops in ceilings.get("matmul_tflops", {}).items():
+        n = ceilings.get("matmul_sizes", {}).get(key, size)
+        parts.append(f"{key} {tflops:.3g} TFLOP/s ({n}x{n})" if tflops is not None else f"{key} -")
+    copy = ceilings.get("copy_gbps")
+    copied = f"; copy {copy:.3g} GB/s" if copy is not None else ""
+    return f"{ceilings['device']} ceilings: matmul {', '.join(parts) or '-'}{copied}"
 
 
 def _result(
