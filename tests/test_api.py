@@ -158,6 +158,7 @@ def test_every_cli_option_name_works_in_python():
     assert checked >= 30
 
 
-def test_no_ceilings_in_python():
+def test_negated_switches_in_python():
     assert config_of({"no_ceilings": True}).ceilings is False
     assert config_of({"no_ceilings": False}).ceilings is True
+    assert config_of({"no_keep_checkpoint": True}).keep_checkpoint is False
