@@ -117,7 +117,7 @@ def test_cell_timeout(tiny_model_dir, tmp_path):
             "1",
         ]
     )
-    assert code == 0
+    assert code == 1  # no cell produced a result
     recs = records(out)
     assert [r["status"] for r in recs] == ["timeout", "timeout"]
     assert "--cell-timeout 1s" in recs[0]["reason"]
