@@ -55,7 +55,7 @@ def execute(job: CellJob, rank: Rank = SINGLE) -> dict:
     if cell.workload == "train":
         return run_train(cell, config, backend, job.run_dir, role, progress, rank, job.seed)
     if cell.workload == "serve":
-        from accelbench.workloads.serve import run_serve
+        from accelbench.serving.serve import run_serve
 
         return run_serve(cell, config, backend, job.run_dir, progress)
     return run_infer(cell, config, backend, job.run_dir, role, progress)
