@@ -112,3 +112,86 @@ def test_plan_lists_the_cells_and_runs_nothing(capsys, tmp_path):
     assert "unsupported: int8 is not a PyTorch precision" in eager_int8
     assert sum("runs here" in line for line in lines) == 4
     assert not out.exists()
+
+
+def test_version(capsys):
+    from accelbench import __version__
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.strip() == f"accelbench {__version__}"
+
+
+@pytest.mark.parametrize(
+    "argv,help_line",
+    [
+        (["run", "--bogus"], "(see `accelbench run --help`)"),
+        (["list", "--bogus"], "(see `accelbench list --help`)"),
+        (["run", "--batch-size", "x"], "(see `accelbench run --help`)"),
+        (["bogus"], "(see `accelbench --help`)"),
+    ],
+)
+def test_errors_point_at_the_commands_help(capsys, argv, help_line):
+    code, err = run_cli(capsys, *argv)
+    assert code == 2
+    assert err.endswith(help_line)
+    assert "accelbench accelbench" not in err
+
+
+def test_train_steps_and_epochs_are_mutually_exclusive(capsys, tmp_path):
+    out = tmp_path / "r"
+    code, err = run_cli(capsys, "run", "--out", str(out), "--train-steps", "5", "--epochs", "1")
+    assert code == 2
+    assert "--epochs: not allowed with argument --train-steps" in err
+    assert not out.exists()
+    import accelbench
+    from accelbench.errors import UserError
+
+    with pytest.raises(UserError, match="train_steps or epochs, not both"):
+        accelbench.run(out=out, train_steps=5, epochs=1)
+
+
+def test_switch_help_shows_no_default(capsys):
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    no_ceilings = text.split("--no-ceilings", 2)[2].split("--oom-backoff")[0]
+    assert "skip measuring" in no_ceilings
+    assert "default" not in no_ceilings
+
+
+@pytest.mark.parametrize(
+    "argv,needle",
+    [
+        (["--dataset", "conll:/no/such/dir"], "does not exist"),
+        (["--model", "./no-such-model-dir"], "model directory ./no-such-model-dir does not exist"),
+    ],
+)
+def test_plan_checks_the_inputs_like_run(capsys, tmp_path, argv, needle):
+    code = main(["run", "--plan", "--out", str(tmp_path / "r"), *argv])
+    captured = capsys.readouterr()
+    assert code == 2
+    assert needle in captured.err and len(captured.err.strip().splitlines()) == 1
+    assert "can run here" not in captured.out
+
+
+def test_nothing_requested_can_run_stops_before_any_work(capsys, tmp_path):
+    out = tmp_path / "r"
+    code, err = run_cli(capsys, "run", "--out", str(out), "--precisions", "int8")
+    assert code == 2
+    assert "none of the 2 requested cells can run here" in err
+    assert "int8 is not a PyTorch precision (int8 runs with --runtimes ort)" in err
+    assert not out.exists()  # no run directory, no reference fine-tune
+    assert main(["run", "--plan", "--precisions", "int8"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out.startswith("3 cells, 1 can run here, 2 unsupported")  # + the reference
+    assert "none of the 2 requested cells can run here" in captured.err
+
+
+def test_interrupted_before_the_run_directory_exists(tmp_path):
+    from accelbench.cli import interrupted
+
+    assert interrupted(tmp_path / "none") == (
+        "accelbench: interrupted before the run started: nothing was recorded"
+    )

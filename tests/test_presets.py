@@ -18,6 +18,13 @@ def test_shipped_presets_are_valid(name):
     config("--preset", name)
 
 
+@pytest.mark.parametrize("name", preset_names())
+def test_a_preset_with_int8_runs_onnx_runtime(name):
+    cfg = config("--preset", name)
+    if "int8" in cfg.precisions:
+        assert any(r.startswith("ort") for r in cfg.runtimes), cfg.runtimes
+
+
 def test_expected_presets_ship():
     wanted = {"default", "quick-cpu", "gpu-full", "precision-compare", "latency", "batch-sweep"}
     assert wanted | {"serving"} <= set(preset_names())

@@ -113,6 +113,7 @@ class RunConfig:
     threads: int | None = None
     ceilings: bool = True
     oom_backoff: bool = False
+    keep_checkpoint: bool = True  # False: RUN_DIR/checkpoint is deleted when the run completes
     grad_accum: int = 1
     nprocs: tuple[int, ...] = (1,)
     dist_timeout: float = 300.0

@@ -58,6 +58,23 @@ def probe(cell: CellSpec) -> tuple[bool, str]:
     return cap.ok, cap.reason
 
 
+def require_runnable(config: RunConfig) -> None:
+    """Stop before any work when not one requested cell can run here (the reference fine-tune
+    a run adds is not requested: it would train for nothing)."""
+    cells = expand(config)
+    refusals = []
+    for cell in cells:
+        ok, reason = probe(cell)
+        if ok:
+            return
+        refusals.append(reason)
+    why = "; ".join(dict.fromkeys(refusals))
+    raise UserError(
+        f"none of the {len(cells)} requested cells can run here ({why}): "
+        "see `accelbench run --plan` and `accelbench list --runnable`"
+    )
+
+
 def reference_cell(config: RunConfig) -> CellSpec | None:
     """fp32 eager on the first requested device that can run it; None if none can."""
     for device in config.devices:
@@ -106,7 +123,9 @@ def with_scaling_baselines(cells: list[Planned]) -> list[Planned]:
 
 def plan_table(config: RunConfig) -> str:
     """`accelbench run --plan`: the cells in run order, each with its role and whether it can
-    run here (and why not), without running anything."""
+    run here (and why not), without running anything. The inputs are checked as a run checks
+    them (UserError)."""
+    validate_inputs(config)
     plan = plan_cells(config)
     lines, runnable = [], 0
     width = max(len(p.cell.label) for p in plan)
