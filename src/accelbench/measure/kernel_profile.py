@@ -16,7 +16,14 @@ import torch
 
 from accelbench.measure.kernels import mode_verdict, summarize
 
-MATMUL_OPS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::_scaled_mm")
+MATMUL_OPS = (
+    "aten::mm",
+    "aten::addmm",
+    "aten::bmm",
+    "aten::baddbmm",
+    "aten::_scaled_mm",  # fp8 (torchao)
+    "aten::_int_mm",  # int8 (torchao)
+)
 TOP_KERNELS = 5
 
 
