@@ -104,11 +104,11 @@ def test_resume_takes_no_other_run_options(capsys, tmp_path):
 def test_plan_lists_the_cells_and_runs_nothing(capsys, tmp_path):
     out = tmp_path / "r"
     argv = ["run", "--plan", "--out", str(out), "--workloads", "infer", "--runtimes", "eager,ort"]
-    assert main([*argv, "--precisions", "fp32,int8"]) == 0
+    assert main([*argv, "--precisions", "fp32,fp8"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert lines[0] == "5 cells, 4 can run here, 1 unsupported"
+    assert lines[0] == "5 cells, 3 can run here, 2 unsupported"
     assert "train eager cpu fp32 dynamic b16 s128" in lines[1] and "reference" in lines[1]
-    eager_int8 = next(line for line in lines if "infer eager cpu int8" in line)
-    assert "unsupported: int8 is not a PyTorch precision" in eager_int8
-    assert sum("runs here" in line for line in lines) == 4
+    eager_fp8 = next(line for line in lines if "infer eager cpu fp8" in line)
+    assert "unsupported: fp8 needs a CUDA GPU of compute capability >= 8.9" in eager_fp8
+    assert sum("runs here" in line for line in lines) == 3
     assert not out.exists()
