@@ -237,3 +237,26 @@ def test_mlperf_anchor_sits_beside_the_best_cell_and_says_what_it_is():
     assert "fp8" in cells[0][3] and cells[0][4] == "1,200"  # the best offline cell
     assert cells[1][:3] == ["v4.0 1x H100-SXM-80GB", "server", "6,996"]
     assert mlperf_blocks(*_serve_frame("NVIDIA A100-SXM4-80GB")) == []
+
+
+def test_mlperf_preset_is_bert_large_at_384_served_offline_and_server():
+    from accelbench.api import config_of
+
+    cfg = config_of({}, "mlperf-bert-large")
+    assert (cfg.model, cfg.seq_lens, cfg.workloads) == ("bert-large", (384,), ("serve",))
+    assert set(cfg.scenarios) == {"offline", "server"}
+    assert set(cfg.precisions) == {"bf16", "fp16", "fp8", "int8"}
+    assert cfg.devices == ("cuda",) and not cfg.synthetic  # serve cells score the test split
+    assert cfg.latency_bound_ms == 130.0  # MLPerf's server bound for BERT
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the CPU's answer")
+def test_mlperf_preset_plans_on_a_cpu_and_says_why_each_cell_needs_a_gpu():
+    from accelbench.api import config_of
+    from accelbench.runner.plan import plan_cells, probe
+
+    planned = plan_cells(config_of({}, "mlperf-bert-large"))
+    assert len(planned) == 16  # 2 runtimes x 4 precisions x 2 scenarios; no reference runs here
+    for p in planned:
+        ok, reason = probe(p.cell)
+        assert not ok and "no CUDA device visible" in reason, (p.cell.label, reason)
