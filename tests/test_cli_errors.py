@@ -20,7 +20,7 @@ def run_cli(capsys, *argv):
         (["--dataset", "conll:/no/such/dir"], "does not exist"),
         (["--runtimes", "tensorrt-llm"], "unknown runtime 'tensorrt-llm'"),
         (["--devices", "tpu"], "unknown device 'tpu'"),
-        (["--precisions", "fp8"], "unknown precision 'fp8'"),
+        (["--precisions", "fp4"], "unknown precision 'fp4'"),
         (["--batch-size", "0"], "batch size must be a positive whole number, auto,"),
         (["--batch-size", "-3"], "batch size must be a positive whole number"),
         (["--batch-size", "big"], "batch size must be a positive whole number"),

@@ -98,7 +98,7 @@ def test_scalar_accepted_for_a_list_key(tmp_path):
         ("min_time: fast\n", "key 'min_time' must be a number, got 'fast'"),
         ("synthetic: 1\n", "key 'synthetic' must be true or false"),
         ("seed: true\n", "key 'seed' must be a whole number"),
-        ("precisions: [fp32, fp8]\n", "unknown precision 'fp8'"),
+        ("precisions: [fp32, fp4]\n", "unknown precision 'fp4'"),
         ("batch_sizes: [0]\n", "key 'batch_sizes' must be positive or auto, got [0]"),
         ("- fp32\n", "expected a mapping of settings, got list"),
         ("precisions: [fp32\n", "not valid YAML"),
