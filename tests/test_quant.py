@@ -11,6 +11,7 @@ from accelbench.backends import quant
 from accelbench.backends.quant import Recipe, Stack, capability
 from accelbench.config.specs import RunConfig, cell_for, reference_cell_on
 from accelbench.errors import UserError
+from accelbench.measure.kernel_profile import cpu_matmul_ops
 from accelbench.measure.kernels import classify, mode_verdict, summarize
 from accelbench.report.mlperf import (
     REFERENCE_FILE,
@@ -114,6 +115,10 @@ def test_int8_converts_the_linears_the_kernels_take_and_records_it():
         after = model(x)
     assert not torch.equal(after, before)  # quantized ...
     assert torch.allclose(after, before, atol=0.05)  # ... and close
+    with torch.inference_mode():
+        ops = cpu_matmul_ops(lambda: model(x))
+    assert sum(n for op, n in ops.items() if op.startswith("aten::_int_mm")) == 1
+    assert sum(n for op, n in ops.items() if op.startswith("aten::addmm")) == 1  # classifier
 
 
 def test_fp8_recipe_is_in_the_cell_and_the_record():

@@ -28,3 +28,4 @@ def test_torchao_int8_infer_cell_runs_with_f1_and_the_gate(tiny_model_dir, tmp_p
     assert q["weight_types"] == ["Int8Tensor"]
     assert q["linears_converted"] == 12 and q["linears_kept"] == ["classifier"]
     assert int8["env"]["torchao"] == q["torchao"]
+    assert any(op.startswith("aten::_int_mm") for op in int8["details"]["matmul_ops"])
