@@ -121,6 +121,25 @@ def test_int8_converts_the_linears_the_kernels_take_and_records_it():
     assert sum(n for op, n in ops.items() if op.startswith("aten::addmm")) == 1  # classifier
 
 
+@pytest.mark.parametrize("recipe", ["tensorwise", "rowwise"])
+def test_fp8_training_swaps_linears_and_keeps_the_optimizers_parameters(recipe):
+    pytest.importorskip("torchao")
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(32, 64), torch.nn.Linear(64, 5))
+    optimizer = torch.optim.AdamW(model.parameters())
+    info = Recipe("fp8", "train", recipe).apply(model)
+    assert info["converted_types"] == ["Float8Linear"] and info["linears_kept"] == ["1"]
+    assert info["fp8_recipe"] == recipe
+    held = {id(p) for group in optimizer.param_groups for p in group["params"]}
+    assert {id(p) for p in model.parameters()} == held
+    before = model[0].weight.detach().clone()
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # fp8 mode's autocast (CPU here)
+        loss = model(torch.randn(4, 16, 32)).float().square().mean()
+    loss.backward()
+    optimizer.step()
+    assert not torch.equal(model[0].weight, before)
+
+
 def test_fp8_recipe_is_in_the_cell_and_the_record():
     config = RunConfig(precisions=("fp32", "fp8"), fp8_recipe="rowwise", devices="cuda")
     fp8 = cell_for(config, "infer", "eager", "cuda", "fp8", "dynamic")
