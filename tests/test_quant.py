@@ -191,6 +191,8 @@ def test_fp8_and_int8_gemms_are_named(name, dtype):
         ([(FP8_GEMM, 10.0), (BF16_GEMM, 90.0)], "fp8", False),
         ([(BF16_GEMM, 100.0)], "int8", False),
         ([("elementwise_kernel", 5.0)], "fp8", None),
+        ([("triton_tem_fused_mm_0", 50.0)], "int8", None),  # a template that names no dtype
+        ([("triton_tem_fused_mm_0", 50.0), (FP8_GEMM, 10.0)], "fp8", True),
     ],
 )
 def test_fp8_verdict_needs_fp8_gemm_time(kernels, precision, effective):

@@ -128,9 +128,11 @@ def summarize(kernels: Iterable[tuple[str, float]]) -> dict:
 
 
 def quantized_share(summary: dict, dtype: str) -> float | None:
-    """Share of GEMM time in kernels whose names say `dtype` (fp8, int8)."""
-    gemm = summary["gemm"]
-    return _share(gemm["dtypes_us"].get(dtype, 0.0), gemm["time_us"])
+    """Share of the GEMM time whose kernel names say a dtype that is `dtype` (fp8, int8);
+    None when no GEMM name says a dtype (e.g. Inductor templates that do not name it)."""
+    dtypes = summary["gemm"]["dtypes_us"]
+    known = sum(us for d, us in dtypes.items() if d != "unknown")
+    return _share(dtypes.get(dtype, 0.0), known)
 
 
 def mode_verdict(summary: dict, precision: str) -> tuple[bool | None, str]:
@@ -138,8 +140,8 @@ def mode_verdict(summary: dict, precision: str) -> tuple[bool | None, str]:
     if precision in ("fp8", "int8"):
         share = quantized_share(summary, precision)
         if share is None:
-            return None, "no GEMM kernel ran"
-        said = f"{precision} GEMMs {share:.0%} of GEMM time"
+            return None, "no GEMM kernel name said its dtype"
+        said = f"{precision} GEMMs {share:.0%} of the GEMM time whose names say a dtype"
         return (share >= 0.5, said if share >= 0.5 else f"{precision} claimed, but only {said}")
     share = summary["gemm"]["tensor_core_share"]
     if share is None:
