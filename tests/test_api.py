@@ -141,7 +141,7 @@ def test_every_cli_option_name_works_in_python():
     values |= {"--devices": "cpu", "--padding": "pad-max", "--scenarios": "offline"}
     values |= {"--target-f1": "0.5", "--model": "bert-base", "--checkpoint": "/tmp/ck"}
     values |= {"--lr": "0.001", "--min-time": "0.5", "--seq-len": "64"}
-    values |= {"--accuracy-target": "99%"}
+    values |= {"--accuracy-target": "99%", "--fp8-recipe": "rowwise"}
     checked = 0
     for action in run._actions:
         if action.dest not in RunConfig.__dataclass_fields__:

@@ -20,7 +20,7 @@ def run_cli(capsys, *argv):
         (["--dataset", "conll:/no/such/dir"], "does not exist"),
         (["--runtimes", "tensorrt-llm"], "unknown runtime 'tensorrt-llm'"),
         (["--devices", "tpu"], "unknown device 'tpu'"),
-        (["--precisions", "fp8"], "unknown precision 'fp8'"),
+        (["--precisions", "fp4"], "unknown precision 'fp4'"),
         (["--batch-size", "0"], "batch size must be a positive whole number, auto,"),
         (["--batch-size", "-3"], "batch size must be a positive whole number"),
         (["--batch-size", "big"], "batch size must be a positive whole number"),
@@ -104,13 +104,13 @@ def test_resume_takes_no_other_run_options(capsys, tmp_path):
 def test_plan_lists_the_cells_and_runs_nothing(capsys, tmp_path):
     out = tmp_path / "r"
     argv = ["run", "--plan", "--out", str(out), "--workloads", "infer", "--runtimes", "eager,ort"]
-    assert main([*argv, "--precisions", "fp32,int8"]) == 0
+    assert main([*argv, "--precisions", "fp32,fp8"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert lines[0] == "5 cells, 4 can run here, 1 unsupported"
+    assert lines[0] == "5 cells, 3 can run here, 2 unsupported"
     assert "train eager cpu fp32 dynamic b16 s128" in lines[1] and "reference" in lines[1]
-    eager_int8 = next(line for line in lines if "infer eager cpu int8" in line)
-    assert "unsupported: int8 is not a PyTorch precision" in eager_int8
-    assert sum("runs here" in line for line in lines) == 4
+    eager_fp8 = next(line for line in lines if "infer eager cpu fp8" in line)
+    assert "unsupported: fp8 needs a CUDA GPU of compute capability >= 8.9" in eager_fp8
+    assert sum("runs here" in line for line in lines) == 3
     assert not out.exists()
 
 
@@ -178,12 +178,12 @@ def test_plan_checks_the_inputs_like_run(capsys, tmp_path, argv, needle):
 
 def test_nothing_requested_can_run_stops_before_any_work(capsys, tmp_path):
     out = tmp_path / "r"
-    code, err = run_cli(capsys, "run", "--out", str(out), "--precisions", "int8")
+    code, err = run_cli(capsys, "run", "--out", str(out), "--precisions", "fp8")
     assert code == 2
     assert "none of the 2 requested cells can run here" in err
-    assert "int8 is not a PyTorch precision (int8 runs with --runtimes ort)" in err
+    assert "fp8 needs a CUDA GPU of compute capability >= 8.9" in err
     assert not out.exists()  # no run directory, no reference fine-tune
-    assert main(["run", "--plan", "--precisions", "int8"]) == 2
+    assert main(["run", "--plan", "--precisions", "fp8"]) == 2
     captured = capsys.readouterr()
     assert captured.out.startswith("3 cells, 1 can run here, 2 unsupported")  # + the reference
     assert "none of the 2 requested cells can run here" in captured.err

@@ -3,6 +3,7 @@
 import json
 
 from accelbench.cli import main
+from accelbench.config.specs import PRECISIONS
 
 
 def listed(capsys, *argv):
@@ -36,7 +37,7 @@ def test_table_filtered_and_empty(capsys):
     lines = lines.strip().splitlines()
     assert lines[0].split() == ["runtime", "device", "precision", "workload", "available"]
     assert all(line.split()[:2] == ["eager", "cpu"] for line in lines[1:])
-    assert len(lines) == 1 + 7  # one row per precision
+    assert len(lines) == 1 + len(PRECISIONS)  # one row per precision
     none = listed(capsys, "--runtime", "ort", "--workload", "train", "--runnable")
     assert none.strip() == "no runtime x device x precision x workload matches"
 

@@ -15,6 +15,7 @@ from accelbench.config.presets import preset_names
 from accelbench.config.specs import (
     AUTO_BATCH,
     COMPILE_MODES,
+    FP8_RECIPES,
     LATENCY_BOUND_MS,
     PADDINGS,
     REFERENCE_BATCH,
@@ -130,6 +131,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="fine-tuned model dir to infer with (skips the reference fine-tune)",
     )
     run.add_argument("--compile-mode", default=d.compile_mode, choices=COMPILE_MODES)
+    run.add_argument(
+        "--fp8-recipe",
+        default=d.fp8_recipe,
+        choices=FP8_RECIPES,
+        help="fp8 cells' torchao scaling: one scale per tensor, or per row (slower, closer)",
+    )
     run.add_argument(
         "--f1-tolerance",
         type=float,

@@ -30,7 +30,7 @@ from accelbench.data.models import (
     resolve_model,
 )
 from accelbench.measure.accuracy import parity
-from accelbench.measure.kernel_profile import profile_call
+from accelbench.measure.kernel_profile import cpu_matmul_ops, profile_call
 from accelbench.measure.memory import reset_peaks
 from accelbench.measure.stats import repeat_cv
 from accelbench.measure.telemetry import Telemetry
@@ -226,6 +226,8 @@ def run_infer(
         _, out["details"]["kernel_profile"] = profile_call(
             lambda: session.logits(device_batches[0]), cell.precision
         )
+    elif isinstance(out["details"].get("quantization"), dict):  # torchao on the CPU
+        out["details"]["matmul_ops"] = cpu_matmul_ops(lambda: session.logits(device_batches[0]))
     out["samples"] = {"latency_s": (latency or throughput).samples_s}
     if latency is not None:
         out["samples"]["device_time_s"] = throughput.samples_s
