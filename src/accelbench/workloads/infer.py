@@ -138,7 +138,7 @@ def run_infer(
     out: dict = {"metrics": {}}
     metrics = out["metrics"]
     if cell.synthetic:
-        source = resolve_model(cell.model)
+        source = resolve_model(cell.model, config.tokenizer)
         tokenizer = load_tokenizer(source)
         model = build_model(source, SYNTHETIC_LABELS)
         data, cap = None, autobatch.MAX_BATCH

@@ -82,7 +82,8 @@ def compute_figures(
         **flops.mfu(per_device, *gpu(cell.device), key),
         "ceiling_tflops": ceiling,
         "mfu_vs_ceiling": per_device / ceiling if ceiling else None,
-        "ceiling_source": f"{_size(measured, key)}^3 {key} matmul measured by this run"
+        "ceiling_source": f"{_size(measured, key)}^3 {key} matmul "
+        + measured.get("source", "measured by this run")
         if ceiling
         else None,
     }
