@@ -67,7 +67,7 @@ def test_tokenizer_dir_overrides_the_source(tmp_path, no_model_package):
 
 
 def test_tokenizer_dir_without_tokenizer_files_is_one_clear_line(tmp_path, capsys):
-    with pytest.raises(UserError, match="has no tokenizer_config.json"):
+    with pytest.raises(UserError, match=r"has no tokenizer_config\.json"):
         resolve_model("bert-base", str(tmp_path))
     code = main(["run", "--out", str(tmp_path / "r"), "--tokenizer", str(tmp_path / "none")])
     err = capsys.readouterr().err.strip()
