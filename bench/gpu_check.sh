@@ -108,13 +108,13 @@ gpu_full_cells() {
 main() {
     echo "gpu_check: mode $MODE on $DEV, budget ${BUDGET_S}s, work in $WORK, results in $OUT"
     if compgen -G "$WHEELS/*.whl" >/dev/null; then
-        step install 60 "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
+        step install 30 "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
             --upgrade --target "$SITE" "$WHEELS"/*.whl
     fi
     step versions 30 "$PY" bench/device_versions.py "$DEV"
     cat "$WORK/logs/versions.log"
     if [[ $MODE == default ]]; then
-        step gpu-tests 50 "$PY" -m pytest -q -p no:cacheprovider -m gpu tests
+        step gpu-tests 75 "$PY" -m pytest -q -p no:cacheprovider -n 2 -m gpu tests
         tail -n 1 "$WORK/logs/gpu-tests.log"
     fi
     step ceilings 25 sh -c '"$0" -m accelbench env --ceilings >"$1"' "$PY" "$WORK/env.json"
