@@ -77,7 +77,7 @@ cell() { # cell NAME LIMIT_S ARGS...: one `accelbench run` into WORK/runs/NAME (
 }
 
 default_cells() {
-    cell f1 100 "${F1[@]}" --workloads train,infer --runtimes eager,ort --batch-size 32 \
+    cell f1 100 "${F1[@]}" --workloads train,infer --runtimes eager --batch-size 32 \
         --precisions fp32,tf32,bf16,fp16,bf16-weights,fp16-weights --train-steps 200
     cell infer-eager 45 "${SPEED[@]}" --workloads infer --runtimes eager --batch-size 128 \
         --precisions fp32,tf32,bf16,fp16

@@ -84,12 +84,12 @@ config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2,
                     num_attention_heads=2, intermediate_size=64)
 BertModel(config).save_pretrained(sys.argv[1])
 EOF
-SHRINK="--batch-size 4 --seq-len 32 --train-steps 4 --eval-limit 24 --min-iters 2 --min-time 0.05"
-SHRINK+=" --warmup-iters 1 --serve-min-time 0.5 --serve-min-queries 20"
+SHRINK="--batch-size 16 --seq-len 32 --train-steps 4 --eval-every 4 --eval-limit 24 --min-iters 2"
+SHRINK+=" --min-time 0.05 --warmup-iters 1 --serve-min-time 0.5 --serve-min-queries 20"
 OUT=$R/out WORK=$R/work SITE=$R/site WHEELS=$R/whl311 PYTHON=$VENV/bin/python DEVICE=cpu \
-    BUDGET_S=${REHEARSAL_BUDGET_S:-600} LIMIT_PCT=${REHEARSAL_LIMIT_PCT:-200} SHRINK=$SHRINK \
+    BUDGET_S=${REHEARSAL_BUDGET_S:-840} LIMIT_PCT=${REHEARSAL_LIMIT_PCT:-500} SHRINK=$SHRINK \
     SPEED_MODEL="--model $R/tiny --tokenizer $ROOT/src/accelbench/data/vocab" \
-    ACCELBENCH_CPU_BF16=emulated OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} \
+    ACCELBENCH_CPU_BF16=emulated OMP_NUM_THREADS=1 \
     env -u PYTHONPATH -u VIRTUAL_ENV bash bench/gpu_check.sh >"$R/script.log" 2>&1
 echo "   script exit $?; $(tail -n 1 "$R/script.log")"
 say "bert-base, eager, without the bundled model package"
