@@ -7,7 +7,8 @@
 # .model/minilm-fp16 (bench/rehearse_device_run.sh prepares both exactly so, and rehearses this
 # script on the CPU). In order, each step under its own time limit, a failed step reported and
 # the rest still run, the whole inside BUDGET_S (480 s, first-time Inductor/Triton compiles of a
-# cold machine included; the limits are estimates until a GPU run has timed them):
+# cold machine included; a step's limit is cut to what is left of it; the limits are estimates
+# until a GPU run has timed them):
 #   install the carried wheels (--target), print versions, ORT providers and the compiler;
 #   the GPU tests (pytest -m gpu); the matmul/copy ceilings, measured once and reused by every
 #   run (--ceilings FILE); the F1 cells on the carried model; the speed cells of
@@ -17,7 +18,7 @@
 # line per step: name, status, exit code, seconds, limit), summary.txt (bench/gpu_table.py) and
 # results.tar.gz (every run directory without checkpoints, the logs, env.json).
 # MODE=autotune (max-autotune cells) and MODE=gpu-full (`--preset gpu-full`, timed) are later,
-# separate calls. Knobs for the rehearsal on the CPU: DEVICE, BUDGET_S, LIMIT_PCT (each limit
+# separate calls (BUDGET_S 570 s each, timeout_s 600). Knobs for the rehearsal on the CPU: DEVICE, BUDGET_S, LIMIT_PCT (each limit
 # scaled by this percentage), SHRINK (flags appended to every `accelbench run`), SPEED_MODEL
 # (the speed cells' model flags, default `--model bert-base`), PYTHON, WHEELS, SITE.
 set -u
@@ -28,7 +29,7 @@ WORK=${WORK:-/tmp/gpu_check}
 PY=${PYTHON:-python3}
 DEV=${DEVICE:-cuda}
 MODE=${MODE:-default}
-BUDGET_S=${BUDGET_S:-480}
+BUDGET_S=${BUDGET_S:-$([[ $MODE == default ]] && echo 480 || echo 570)} # of a 600 s call
 LIMIT_PCT=${LIMIT_PCT:-100}
 F1_MODEL=${F1_MODEL:-.model/minilm-fp16}
 WHEELS=${WHEELS:-.whl}
@@ -77,9 +78,9 @@ cell() { # cell NAME LIMIT_S ARGS...: one `accelbench run` into WORK/runs/NAME (
 }
 
 default_cells() {
-    cell f1 100 "${F1[@]}" --workloads train,infer --runtimes eager --batch-size 32 \
+    cell f1 130 "${F1[@]}" --workloads train,infer --runtimes eager --batch-size 32 \
         --precisions fp32,tf32,bf16,fp16,bf16-weights,fp16-weights --train-steps 200
-    cell infer-eager 45 "${SPEED[@]}" --workloads infer --runtimes eager --batch-size 128 \
+    cell infer-eager 40 "${SPEED[@]}" --workloads infer --runtimes eager --batch-size 128 \
         --precisions fp32,tf32,bf16,fp16
     cell infer-weights 70 "${SPEED[@]}" --workloads infer --runtimes eager,compile \
         --precisions bf16-weights --batch-size 512
@@ -114,7 +115,7 @@ main() {
     step versions 30 "$PY" bench/device_versions.py "$DEV"
     cat "$WORK/logs/versions.log"
     if [[ $MODE == default ]]; then
-        step gpu-tests 75 "$PY" -m pytest -q -p no:cacheprovider -n 2 -m gpu tests
+        step gpu-tests 60 "$PY" -m pytest -q -p no:cacheprovider -n 2 -m gpu tests
         tail -n 1 "$WORK/logs/gpu-tests.log"
     fi
     step ceilings 25 sh -c '"$0" -m accelbench env --ceilings >"$1"' "$PY" "$WORK/env.json"
