@@ -78,8 +78,10 @@ def test_tokenizer_dir_without_tokenizer_files_is_one_clear_line(tmp_path, capsy
 def test_checkpoint_skips_model_validation(tmp_path, no_model_package):
     ckpt = _tokenizer_dir(tmp_path / "ckpt")
     (ckpt / "config.json").write_text(json.dumps({"id2label": {"0": "O", "1": "B-PER"}}))
-    # --model would fail (no such directory); with --checkpoint it is not what runs
-    config = RunConfig(model="./no-such-model", checkpoint=str(ckpt), synthetic=True)
-    validate_inputs(config)
+    # --model would fail (no such directory); with --checkpoint it is not what infers
+    bad = {"model": "./no-such-model", "synthetic": True}
+    validate_inputs(RunConfig(**bad, checkpoint=str(ckpt), workloads="infer"))
     with pytest.raises(UserError, match="does not exist"):
-        validate_inputs(RunConfig(model="./no-such-model", synthetic=True))
+        validate_inputs(RunConfig(**bad))
+    with pytest.raises(UserError, match="does not exist"):  # train cells still train --model
+        validate_inputs(RunConfig(**bad, checkpoint=str(ckpt), workloads=("train", "infer")))

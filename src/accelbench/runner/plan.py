@@ -33,9 +33,9 @@ def validate_inputs(config: RunConfig) -> None:
         from accelbench.measure.ceilings import load_file
 
         load_file(config.ceilings_file)
-    if config.checkpoint:  # it brings its own tokenizer, and --model is not what runs
+    if config.checkpoint:  # what infer and serve cells run, with its own tokenizer
         load_tokenizer(resolve_model(config.checkpoint))
-    else:
+    if not config.checkpoint or "train" in config.workloads:  # --model is what trains
         load_tokenizer(resolve_model(config.model, config.tokenizer))
     if config.synthetic:
         return
