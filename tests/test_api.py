@@ -153,6 +153,8 @@ def test_every_cli_option_name_works_in_python():
             build_parser().parse_args(["run", flag] if switch else ["run", flag, text])
         )
         name = flag.removeprefix("--").replace("-", "_")
+        if name in RunConfig.__dataclass_fields__ and name != action.dest:
+            name = action.dest  # --ceilings FILE is ceilings_file: `ceilings` is the on/off switch
         value = True if switch else action.type(text) if action.type else text
         assert config_of({name: value}) == from_cli, flag
         checked += 1

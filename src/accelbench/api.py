@@ -12,7 +12,8 @@
 or a single value where the CLI takes a comma list. Progress lines go to `progress` (default:
 stderr), never to stdout. Cells run in fresh interpreters started with `python -m`, so a script
 calling `run` needs no `if __name__ == "__main__":` guard. Bad options raise
-accelbench.errors.UserError.
+accelbench.errors.UserError. One name differs: `--ceilings FILE` is `ceilings_file=` (RunConfig's
+`ceilings` is the on/off switch that `no_ceilings` sets).
 """
 
 from __future__ import annotations

@@ -77,6 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--model", default=d.model, help="bundled | bert-base | bert-large | HF id | local dir"
     )
+    run.add_argument(
+        "--tokenizer",
+        default=None,
+        metavar="DIR",
+        help="take the tokenizer from DIR (saved with save_pretrained) instead of the model's; "
+        "bert-base and bert-large default to the shipped bert-base-uncased vocabulary",
+    )
     run.add_argument("--dataset", default=d.dataset, help="bundled | conll:DIR | hf:NAME[:CONFIG]")
     run.add_argument("--workloads", type=_csv, default=d.workloads, help="train,infer,serve")
     run.add_argument("--runtimes", type=_csv, default=d.runtimes, help="see `accelbench list`")
@@ -234,6 +241,14 @@ def build_parser() -> argparse.ArgumentParser:
         dest="ceilings",
         action="store_false",
         help="skip measuring matmul/copy ceilings (MFU then uses datasheet peaks only)",
+    )
+    run.add_argument(
+        "--ceilings",
+        dest="ceilings_file",
+        default=None,
+        metavar="FILE",
+        help="reuse ceilings measured before: RUN_DIR/ceilings.json or the JSON of "
+        "`accelbench env --ceilings`; devices it lacks are measured",
     )
     run.add_argument(
         "--oom-backoff",

@@ -114,6 +114,8 @@ class RunConfig:
     cell_timeout: float = 1800.0
     threads: int | None = None
     ceilings: bool = True
+    ceilings_file: str | None = None  # matmul/copy ceilings measured before (JSON), reused
+    tokenizer: str | None = None  # tokenizer directory overriding the model's own
     oom_backoff: bool = False
     keep_checkpoint: bool = True  # False: RUN_DIR/checkpoint is deleted when the run completes
     grad_accum: int = 1
@@ -144,6 +146,8 @@ class RunConfig:
         _check_choice("compile-mode", (self.compile_mode,), COMPILE_MODES)
         _check_choice("scenarios", self.scenarios, SCENARIOS)
         _check_choice("fp8-recipe", (self.fp8_recipe,), FP8_RECIPES)
+        if self.ceilings_file and not self.ceilings:
+            raise UserError("--no-ceilings and --ceilings FILE contradict each other: give one")
         for key in ("batch_sizes", "seq_lens"):
             if not getattr(self, key):
                 raise UserError(f"--{key[:-1].replace('_', '-')} is empty: give at least one")

@@ -178,6 +178,24 @@ def _gpu() -> dict:
     return info
 
 
+# distributions that install the `onnxruntime` module; more than one at once is a broken install
+# (the last one unpacked wins, e.g. onnxruntime over onnxruntime-gpu drops the CUDA provider)
+ORT_DISTRIBUTIONS = (
+    "onnxruntime",
+    "onnxruntime-gpu",
+    "onnxruntime-directml",
+    "onnxruntime-openvino",
+    "onnxruntime-qnn",
+    "onnxruntime-training",
+)
+
+
+def ort_distributions() -> dict[str, str]:
+    """{distribution: version} of each ONNX Runtime distribution installed."""
+    found = {name: _version(name) for name in ORT_DISTRIBUTIONS}
+    return {name: version for name, version in found.items() if version}
+
+
 @functools.cache
 def fingerprint() -> dict:
     import torch
@@ -185,9 +203,9 @@ def fingerprint() -> dict:
     try:
         import onnxruntime
 
-        ort_providers = onnxruntime.get_available_providers()
+        ort_version, ort_providers = onnxruntime.__version__, onnxruntime.get_available_providers()
     except ImportError:
-        ort_providers = []
+        ort_version, ort_providers = None, []
     return {
         "accelbench": accelbench.__version__,
         **git_state(),
@@ -198,7 +216,8 @@ def fingerprint() -> dict:
         "cuda": torch.version.cuda,
         "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
         "transformers": _version("transformers"),
-        "onnxruntime": _version("onnxruntime"),
+        "onnxruntime": ort_version,
+        "onnxruntime_distributions": ort_distributions(),
         "onnxruntime_providers": ort_providers,
         "torchao": _version("torchao"),
         "numpy": _version("numpy"),

@@ -215,13 +215,18 @@ def add_seed_verdict(
 
 
 def measure_ceilings(config: RunConfig, cells: list[Planned], run_dir: Path, echo: Echo) -> None:
-    """Matmul/copy ceilings of each device the run uses, once, into RUN_DIR/ceilings.json."""
+    """Matmul/copy ceilings of each device the run uses, once, into RUN_DIR/ceilings.json;
+    those of --ceilings FILE are copied there (marked with their source) and not measured."""
     from accelbench.backends.precision import dtype_key
     from accelbench.measure import ceilings
     from accelbench.runner.isolate import run_isolated
-    from accelbench.workloads.common import CEILINGS_FILE, read_ceilings
+    from accelbench.workloads.common import read_ceilings
 
     known = read_ceilings(run_dir)
+    if config.ceilings_file:
+        for device, value in ceilings.load_file(config.ceilings_file).items():
+            known.setdefault(device, {**value, "source": f"reused from {config.ceilings_file}"})
+        _write_ceilings(run_dir, known)
     for device in dict.fromkeys(p.cell.device for p in cells if probe(p.cell)[0]):
         if device in known:
             continue
@@ -238,9 +243,15 @@ def measure_ceilings(config: RunConfig, cells: list[Planned], run_dir: Path, ech
             continue
         known[device] = outcome.value
         echo(f"  {ceilings_line(outcome.value)}")
-        tmp = run_dir / (CEILINGS_FILE + ".tmp")
-        tmp.write_text(json.dumps(known, indent=2))
-        os.replace(tmp, run_dir / CEILINGS_FILE)
+        _write_ceilings(run_dir, known)
+
+
+def _write_ceilings(run_dir: Path, known: dict) -> None:
+    from accelbench.workloads.common import CEILINGS_FILE
+
+    tmp = run_dir / (CEILINGS_FILE + ".tmp")
+    tmp.write_text(json.dumps(known, indent=2))
+    os.replace(tmp, run_dir / CEILINGS_FILE)
 
 
 def ceilings_line(ceilings: dict) -> str:

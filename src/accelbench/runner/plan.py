@@ -29,7 +29,14 @@ def validate_inputs(config: RunConfig) -> None:
     from accelbench.data.corpus import load_corpus
     from accelbench.data.models import checkpoint_labels, load_tokenizer, resolve_model
 
-    load_tokenizer(resolve_model(config.model))
+    if config.ceilings_file:
+        from accelbench.measure.ceilings import load_file
+
+        load_file(config.ceilings_file)
+    if config.checkpoint:  # what infer and serve cells run, with its own tokenizer
+        load_tokenizer(resolve_model(config.checkpoint))
+    if not config.checkpoint or "train" in config.workloads:  # --model is what trains
+        load_tokenizer(resolve_model(config.model, config.tokenizer))
     if config.synthetic:
         return
     corpus = load_corpus(config.dataset, config.seed)

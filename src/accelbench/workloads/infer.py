@@ -57,14 +57,14 @@ def checkpoint_dir(cell: CellSpec, run_dir: Path) -> str:
     return str(run_dir / "checkpoint") if cell.checkpoint == "run-reference" else cell.checkpoint
 
 
-def synthetic_model(cell: CellSpec, run_dir: Path) -> tuple[Any, Any]:
+def synthetic_model(cell: CellSpec, run_dir: Path, tokenizer: str | None = None) -> tuple[Any, Any]:
     """(model, tokenizer) a synthetic cell times: the --checkpoint when one is given, with its
     own labels; else --model with a new head of SYNTHETIC_LABELS (a synthetic run has no
-    reference fine-tune, so "run-reference" means none was given)."""
+    reference fine-tune, so "run-reference" means none was given); `tokenizer` is --tokenizer."""
     if cell.checkpoint not in (None, "run-reference"):
         ckpt = checkpoint_dir(cell, run_dir)
         return load_checkpoint(ckpt), load_tokenizer(resolve_model(ckpt))
-    source = resolve_model(cell.model)
+    source = resolve_model(cell.model, tokenizer)
     return build_model(source, SYNTHETIC_LABELS), load_tokenizer(source)
 
 
@@ -151,7 +151,7 @@ def run_infer(
     out: dict = {"metrics": {}}
     metrics = out["metrics"]
     if cell.synthetic:
-        model, tokenizer = synthetic_model(cell, run_dir)
+        model, tokenizer = synthetic_model(cell, run_dir, config.tokenizer)
         data, cap = None, autobatch.MAX_BATCH
         labels = model.config.num_labels
 

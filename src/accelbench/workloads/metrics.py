@@ -85,7 +85,10 @@ def compute_figures(
         **flops.against_ceiling(
             per_device,
             ceiling,
-            f"{_size(measured, key)}^3 {key} matmul measured by this run" if ceiling else None,
+            f"{_size(measured, key)}^3 {key} matmul "
+            + measured.get("source", "measured by this run")
+            if ceiling
+            else None,
         ),
     }
 
