@@ -2,6 +2,10 @@
 figures of bench/h200_reference.json (bert-base architecture, seq 128; given to the project,
 not measured by accelbench) where the same cell has one; with --targets also the suite's own
 H200 targets, met or not. Latency is compared as p50 of `latency_ms`, the request latency.
+Only like with like: a record is compared (and counted for the targets) only when it ran on
+CUDA on the reference's GPU product (names as measure/flops.py PARTS knows them: an H100 or an
+H200 NVL is not an H200); other records show their figures, and the table says that no
+reference exists for their device.
 
     python bench/gpu_table.py [--targets] RUN_DIR [RUN_DIR ...]
 """
@@ -13,6 +17,8 @@ import sys
 from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
+
+from accelbench.measure.flops import PARTS
 
 REFERENCE_FILE = Path(__file__).with_name("h200_reference.json")
 Key = tuple[str, str, str | None, str, int]
@@ -30,7 +36,29 @@ def load_reference(path: Path = REFERENCE_FILE) -> dict[Key, tuple[float | None,
     }
 
 
+def product(gpu_name: str | None) -> str | None:
+    """The GPU product a device name denotes (flops.PARTS: exact names, spaces collapsed, case
+    ignored), else the name itself; None without a GPU."""
+    if not gpu_name:
+        return None
+    norm = " ".join(gpu_name.split()).lower()
+    parts = {" ".join(k.split()).lower(): p.product for k, p in PARTS.items()}
+    return parts.get(norm, norm)
+
+
+def record_gpu(rec: dict) -> str | None:
+    """The GPU a record ran on; None for a CPU cell."""
+    return (rec.get("env") or {}).get("gpu") if rec["spec"]["device"] == "cuda" else None
+
+
+def comparable(rec: dict) -> bool:
+    """Ran on CUDA on the reference's GPU product."""
+    gpu = record_gpu(rec)
+    return gpu is not None and product(gpu) == product(REFERENCE_GPU)
+
+
 REFERENCE = load_reference()
+REFERENCE_GPU: str = json.loads(REFERENCE_FILE.read_text())["gpu"]
 # the suite's targets on an H200: best bert-base seq-128 cells and the full GPU preset
 TARGET_INFER_SPS = 25_000
 TARGET_TRAIN_SPS = 7_000
@@ -55,7 +83,7 @@ def row(run: str, rec: dict) -> tuple[str, ...]:
         spec["batch_size"],
     )
     ref_sps, ref_ms = (None, None)
-    if spec["model"] == "bert-base" and spec["seq_len"] == 128:
+    if spec["model"] == "bert-base" and spec["seq_len"] == 128 and comparable(rec):
         ref_sps, ref_ms = REFERENCE.get(key, (None, None))
     ref = ""
     if ref_sps and m.get("samples_per_s"):
@@ -108,8 +136,27 @@ def _b1_p50(rec: dict) -> float | None:
     return -lat["p50"] if ok and lat.get("p50") else None  # negated: the best is the largest
 
 
+def reference_lines(runs: dict[str, list[dict]]) -> list[str]:
+    """What the figures were compared with, and for which devices no reference exists."""
+    records = [r for recs in runs.values() for r in recs if "spec" in r]
+    others = sorted(
+        {record_gpu(r) or r["spec"]["device"] for r in records if not comparable(r)}, key=str
+    )
+    lines = []
+    if any(comparable(r) for r in records):
+        lines.append(f"compared with the {REFERENCE_GPU} reference ({REFERENCE_FILE.name})")
+    if others:
+        lines.append(
+            f"no reference exists for {', '.join(others)}: {REFERENCE_FILE.name} holds "
+            f"{REFERENCE_GPU} figures only, so those rows show their own figures, uncompared"
+        )
+    return lines
+
+
 def target_lines(runs: dict[str, list[dict]]) -> list[str]:
-    records = [r for recs in runs.values() for r in recs]
+    records = [r for recs in runs.values() for r in recs if "spec" in r and comparable(r)]
+    if not records:
+        return [f"targets: not checked, they are {REFERENCE_GPU} targets and no cell ran on one"]
     lines = []
     for what, goal, best in (
         ("best inference", TARGET_INFER_SPS, _best(records, lambda r: _speed_cell(r, "infer"))),
@@ -127,6 +174,7 @@ def target_lines(runs: dict[str, list[dict]]) -> list[str]:
         met = "met" if -b1[0] <= TARGET_B1_P50_MS else "NOT met"
         lines.append(f"batch-1 p50: {-b1[0]:.3f} ms ({b1[1]}) vs <= {TARGET_B1_P50_MS} ms: {met}")
     for name, recs in runs.items():
+        recs = [r for r in recs if "spec" in r and comparable(r)]
         if Path(name).name == "gpu-full" and recs:
             meta = json.loads((Path(name) / "run.json").read_text())
             start = datetime.fromisoformat(meta["created_at"])
@@ -160,6 +208,8 @@ def main(argv: list[str]) -> int:
     widths = [max(len(r[i]) for r in rows) for i in range(len(HEAD))]
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+    print()
+    print("\n".join(reference_lines(runs)))
     if targets:
         print()
         print("\n".join(target_lines(runs)))

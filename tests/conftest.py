@@ -76,14 +76,15 @@ Berlin I-LOC
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
-    """A randomly initialised 2-layer BERT plus the bundled tokenizer, saved like a hub model."""
+    """A randomly initialised 2-layer BERT plus the shipped bert-base-uncased tokenizer, saved
+    like a hub model (no model package needed)."""
     from transformers import AutoTokenizer, BertConfig, BertModel
 
-    from accelbench.data.models import bundled_dir
+    from accelbench.data.models import vocab_dir
 
     path = tmp_path_factory.mktemp("tiny-bert")
     BertModel(BertConfig(vocab_size=30522, **TINY)).save_pretrained(path)
-    AutoTokenizer.from_pretrained(bundled_dir()).save_pretrained(path)
+    AutoTokenizer.from_pretrained(vocab_dir()).save_pretrained(path)
     return path
 
 

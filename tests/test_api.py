@@ -124,3 +124,44 @@ def test_import_is_light():
     code = "import sys, accelbench.api; print(sorted({'torch', 'pandas'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_every_cli_option_name_works_in_python():
+    """Each `accelbench run` option that sets a RunConfig field, named as on the command line
+    (`--no-ceilings` -> no_ceilings), gives the same RunConfig as the flag."""
+    import argparse
+
+    from accelbench.cli import build_parser, config_from_args
+
+    run = next(
+        a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)
+    ).choices["run"]
+    values = {"--dataset": "conll:/tmp", "--compile-mode": "max-autotune"}
+    values |= {"--workloads": "infer", "--runtimes": "ort", "--precisions": "fp32"}
+    values |= {"--devices": "cpu", "--padding": "pad-max", "--scenarios": "offline"}
+    values |= {"--target-f1": "0.5", "--model": "bert-base", "--checkpoint": "/tmp/ck"}
+    values |= {"--lr": "0.001", "--min-time": "0.5", "--seq-len": "64"}
+    values |= {"--accuracy-target": "99%", "--fp8-recipe": "rowwise"}
+    checked = 0
+    for action in run._actions:
+        if action.dest not in RunConfig.__dataclass_fields__:
+            continue
+        flag = action.option_strings[0]
+        switch = action.nargs == 0
+        text = values.get(flag, "2")
+        from_cli = config_from_args(
+            build_parser().parse_args(["run", flag] if switch else ["run", flag, text])
+        )
+        name = flag.removeprefix("--").replace("-", "_")
+        if name in RunConfig.__dataclass_fields__ and name != action.dest:
+            name = action.dest  # --ceilings FILE is ceilings_file: `ceilings` is the on/off switch
+        value = True if switch else action.type(text) if action.type else text
+        assert config_of({name: value}) == from_cli, flag
+        checked += 1
+    assert checked >= 30
+
+
+def test_negated_switches_in_python():
+    assert config_of({"no_ceilings": True}).ceilings is False
+    assert config_of({"no_ceilings": False}).ceilings is True
+    assert config_of({"no_keep_checkpoint": True}).keep_checkpoint is False

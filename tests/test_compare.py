@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from accelbench.cli import main
+from accelbench.report.compare import default_compare_dir
 
 DATA = Path(__file__).parent / "data" / "results.jsonl"
 
@@ -75,7 +76,21 @@ def test_equal_runs_exit_0(capsys, base, tmp_path):
     assert "REGRESSION" not in out
     assert err == ""
     assert "1.000×" in out
-    assert (same / "compare.html").is_file() and (same / "compare.md").is_file()
+    written = tmp_path / "compare-base-vs-same"
+    assert (written / "compare.html").is_file() and (written / "compare.md").is_file()
+    assert not (same / "compare.md").exists()  # the run directories are left as they were
+
+
+def test_a_second_comparison_neither_overwrites_nor_replaces_silently(capsys, base, tmp_path):
+    first = copy_run(tmp_path / "first")
+    second = copy_run(tmp_path / "second", slower(0.7))
+    compare(capsys, base, first)
+    compare(capsys, first, second)
+    assert "0.700×" not in (tmp_path / "compare-base-vs-first" / "compare.md").read_text()
+    assert "0.700×" in (tmp_path / "compare-first-vs-second" / "compare.md").read_text()
+    code, _, err = compare(capsys, base, first)
+    assert code == 0
+    assert f"replacing the earlier comparison in {tmp_path / 'compare-base-vs-first'}" in err
 
 
 def test_30_percent_slower_fails_at_10(capsys, base, tmp_path):
@@ -125,7 +140,10 @@ def test_different_versions_and_data_are_warned(capsys, base, tmp_path):
     assert code == 0
     assert "library versions differ: torch" in err
     assert "different data (split_hash" in err
-    assert "Comparability warnings" in (changed / "compare.md").read_text()
+    assert (
+        "Comparability warnings"
+        in (tmp_path / "compare-base-vs-changed" / "compare.md").read_text()
+    )
 
 
 def test_no_matching_cell_is_refused(capsys, base, tmp_path):
@@ -225,7 +243,7 @@ def test_one_process_a_noisy_slowdown_below_the_floor_does_not_fail(capsys, base
     df = cmp.to_pandas(5).loc[lambda d: d["base_status"] == "ok"]
     assert set(df["noise_floor_pct"]) == {20.0}
     assert df["stability"].str.contains("one process per side").all()
-    assert "noise floor 20" in (slow / "compare.md").read_text()
+    assert "noise floor 20" in (default_compare_dir([base, slow]) / "compare.md").read_text()
 
 
 def test_one_process_noise_floor_follows_the_cells_cv(capsys, tmp_path):
@@ -249,7 +267,7 @@ def test_one_process_noise_floor_follows_the_cells_cv(capsys, tmp_path):
     row = cmp.to_pandas(5).set_index("label").loc["infer eager cpu fp32 dynamic b8"]
     assert "unstable measurement in BASE (CV 140.8% > 5%)" in row["stability"]
     assert any("unstable measurement" in line for line in cmp.within_noise(5))
-    md = (noisy_new / "compare.md").read_text()
+    md = (default_compare_dir([noisy_base, noisy_new]) / "compare.md").read_text()
     assert "unsettled" in md and "unstable measurement in BASE" in md
 
 
@@ -267,5 +285,5 @@ def test_the_accuracy_target_each_cell_ran_under_is_shown(capsys, base, tmp_path
     infer = df[df["label"].str.startswith("infer") & (df["base_status"] == "ok")]
     assert set(infer["accuracy_target"]) == {"99%"}
     assert infer["f1_gate"].str.startswith("held").all()
-    md = (new / "compare.md").read_text()
+    md = (default_compare_dir([base, new]) / "compare.md").read_text()
     assert "NEW F1 gate" in md and "| 99%: held |" in md

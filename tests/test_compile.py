@@ -9,6 +9,7 @@ import torch
 from transformers.modeling_outputs import TokenClassifierOutput
 
 from accelbench.backends import compile as compile_backend
+from accelbench.backends.base import Capability
 from accelbench.backends.compile import CompiledInfer, CompiledTrain, CompileOptions
 from accelbench.backends.eager import TorchInfer, TorchTrain
 from accelbench.backends.precision import MODES
@@ -45,7 +46,7 @@ def test_cuda_graphs_follow_the_modes_own_options(mode, device, cudagraphs):
 def test_cuda_compile_without_a_host_c_compiler_is_unsupported(monkeypatch, tmp_path):
     (tmp_path / "Python.h").write_text("")
     monkeypatch.setattr(compile_backend, "python_include", lambda: tmp_path)
-    monkeypatch.setattr(compile_backend, "torch_capability", lambda *a: (True, ""))
+    monkeypatch.setattr(compile_backend, "torch_probe", lambda *a: Capability(True, ""))
     monkeypatch.setattr(compile_backend, "_has_triton", lambda: True)
     monkeypatch.delenv("CC", raising=False)
     found = {"gcc": None, "clang": None}

@@ -90,6 +90,11 @@ def test_oom_backoff_halves_the_batch_until_it_fits(
     assert rec["spec"]["batch_size"] == 16
     assert rec["metrics"]["batch_size_ran"] == 4
     assert rec["details"]["oom_backoff_tried"] == [16, 8, 4]
+    log = (out / rec["log"]).read_text()
+    assert log.count("(cell, repeat 0): infer oom cpu fp32") == 3  # one header per attempt
+    assert "out of memory at batch 16: again at batch 8" in log
+    assert "out of memory at batch 8: again at batch 4" in log
+    assert "resumed" not in log
 
 
 @pytest.mark.slow
@@ -130,12 +135,16 @@ def test_killed_run_resumes_without_duplicates(tiny_model_dir, tiny_checkpoint, 
         start_new_session=True,
     )
     results = out / "results.jsonl"
+
+    def started() -> int:  # cells whose process has written to its log
+        return sum(1 for log in (out / "logs").glob("*.log") if log.stat().st_size)
+
     assert wait_for(results), "the run recorded nothing"
-    while results.read_text().count("\n") < 1:  # the first record is written whole
+    # the first record written whole and the second cell started: an interpreter, torch and
+    # the model stand between its start and its record
+    while not started() > results.read_text().count("\n") >= 1:
         assert proc.poll() is None, "run ended before it could be killed"
         time.sleep(0.05)
-    # the second cell is still starting: an interpreter, torch and the model stand between
-    # its start and its record
     os.kill(proc.pid, signal.SIGKILL)  # the run only: its cell process must notice and exit
     proc.wait()
     if not wait_gone_group(proc.pid):
@@ -150,6 +159,13 @@ def test_killed_run_resumes_without_duplicates(tiny_model_dir, tiny_checkpoint, 
     ids = [json.loads(x)["cell_id"] for x in lines]
     assert len(ids) == len(set(ids)) == 2
     assert all(json.loads(x)["status"] == "ok" for x in lines)
+    # the log of the cell that was killed: its first attempt, a marker, the rerun
+    rerun = (out / "logs" / f"{ids[len(first)]}.log").read_text()
+    header = f"accelbench cell {ids[len(first)]} "
+    assert rerun.count(header) == 2
+    marker = rerun.index("resumed: the attempt above ended before its result was recorded")
+    assert rerun.index(header) < marker < rerun.rindex(header)
+    assert "resumed" not in (out / "logs" / f"{ids[0]}.log").read_text()
 
 
 def wait_gone_group(pgid: int, hang_s: float = 300.0) -> bool:
@@ -162,3 +178,102 @@ def wait_gone_group(pgid: int, hang_s: float = 300.0) -> bool:
             return True
         time.sleep(0.1)
     return False
+
+
+@pytest.mark.slow
+def test_a_run_where_no_cell_produced_a_result_exits_1(
+    tiny_model_dir, tmp_path, fault_runtimes, capsys
+):
+    out = tmp_path / "r"
+    argv = tiny_argv(tiny_model_dir, out, "--synthetic", "--workloads", "infer")
+    assert main([*argv, "--runtimes", "crash", "--precisions", "fp32"]) == 1
+    assert [r["status"] for r in read_records(out)] == ["crashed"]
+    assert "no cell of this run produced a result" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_run_with_relative_paths_resumes_from_another_directory(
+    tiny_model_dir, conll_dir, tmp_path, monkeypatch
+):
+    """run.json keeps --dataset conll:DIR and --model DIR absolute."""
+    import shutil
+
+    start = tmp_path / "start"
+    shutil.copytree(conll_dir, start / "data", ignore=shutil.ignore_patterns("start"))
+    shutil.copytree(tiny_model_dir, start / "model")
+    monkeypatch.chdir(start)
+    argv = tiny_argv(Path("model"), Path("run"), "--dataset", "conll:data", *INFER_FP32)
+    assert main(argv) == 0
+    run = start / "run"
+    assert (run / "checkpoint" / "config.json").is_file()  # kept by default: resume needs it
+    config = json.loads((run / "run.json").read_text())["config"]
+    assert config["dataset"] == f"conll:{start / 'data'}"
+    assert config["model"] == str(start / "model")
+    lines = (run / "results.jsonl").read_text().splitlines()
+    (run / "results.jsonl").write_text(lines[0] + "\n")  # the infer cell is lost
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert main(["run", "--resume", str(run)]) == 0
+    resumed = read_records(run)
+    assert [r["status"] for r in resumed] == ["ok", "ok"]
+    assert resumed[1]["data"]["dataset"] == f"conll:{start / 'data'}"
+
+
+@pytest.mark.slow
+def test_no_keep_checkpoint_deletes_it_once_the_run_is_complete(tiny_model_dir, tmp_path, capsys):
+    out = tmp_path / "r"
+    argv = tiny_argv(tiny_model_dir, out, "--no-keep-checkpoint", *INFER_FP32)
+    assert main(argv) == 0
+    recs = read_records(out)
+    assert [(r["role"], r["status"]) for r in recs] == [("reference", "ok"), ("cell", "ok")]
+    assert not (out / "checkpoint").exists()
+    assert f"deleted {out / 'checkpoint'} (--no-keep-checkpoint)" in capsys.readouterr().err
+
+
+def _signalled_run(argv: list[str], ready) -> subprocess.Popen:
+    """`accelbench ARGV` as a user starts it; returns once `ready()` holds (no time limit
+    but the test's own: how long start-up takes is no verdict)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "accelbench", *argv],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    while not ready():
+        assert proc.poll() is None, proc.communicate()[1][-2000:]
+        time.sleep(0.1)
+    return proc
+
+
+@pytest.mark.slow
+def test_sigterm_before_a_record_says_nothing_was_recorded(tiny_model_dir, tmp_path):
+    out = tmp_path / "r"
+    argv = tiny_argv(tiny_model_dir, out, "--workloads", "train", "--precisions", "fp32")
+    logs = out / "logs"
+    argv += ["--train-steps", "100000"]  # a long reference
+    proc = _signalled_run(argv, lambda: logs.is_dir() and any(logs.glob("*.log")))
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate()
+    assert proc.returncode == 128 + signal.SIGTERM
+    assert err.strip().splitlines()[-1] == (
+        f"accelbench: interrupted; no cell was recorded in {out} yet "
+        f"(continue with `accelbench run --resume {out}`)"
+    )
+    assert not (out / "results.jsonl").exists() or not (out / "results.jsonl").read_text()
+
+
+@pytest.mark.slow
+def test_ctrl_c_after_a_record_names_the_run_directory(tiny_model_dir, tmp_path):
+    out = tmp_path / "r"
+    argv = tiny_argv(tiny_model_dir, out, *INFER_FP32)
+    argv += ["--min-time", "3600"]  # the reference fine-tune is recorded, the infer cell never ends
+    results = out / "results.jsonl"
+    proc = _signalled_run(argv, lambda: results.exists() and results.read_text().endswith("\n"))
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate()
+    assert proc.returncode == 130
+    assert err.strip().splitlines()[-1] == (
+        f"accelbench: interrupted; 1 cell is recorded in {results} "
+        f"(continue with `accelbench run --resume {out}`)"
+    )

@@ -53,6 +53,47 @@ def test_no_import_circles_among_the_parts():
     assert circles == []
 
 
+def _module_imports() -> dict[str, set[str]]:
+    """accelbench module -> the accelbench modules it imports when it runs (lazy imports too;
+    imports for type checkers only, under `if TYPE_CHECKING:`, and package __init__s left out)."""
+    modules = {
+        ".".join(("accelbench", *p.relative_to(SRC).with_suffix("").parts)): p
+        for p in SRC.rglob("*.py")
+        if p.name != "__init__.py"
+    }
+    graph: dict[str, set[str]] = defaultdict(set)
+    for module, path in modules.items():
+        tree = ast.parse(path.read_text())
+        typing_only = {
+            id(n)
+            for block in ast.walk(tree)
+            if isinstance(block, ast.If) and "TYPE_CHECKING" in ast.unparse(block.test)
+            for n in ast.walk(block)
+        }
+        for node in ast.walk(tree):
+            if id(node) in typing_only:
+                continue
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [f"{node.module}.{a.name}" for a in node.names] + [node.module]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            graph[module] |= {n for n in names if n in modules and n != module}
+    return graph
+
+
+def test_no_import_circles_among_the_modules():
+    graph = _module_imports()
+
+    def reaches(start: str, goal: str, seen: set[str]) -> bool:
+        return any(
+            n == goal or (n not in seen and reaches(n, goal, seen | {n})) for n in graph[start]
+        )
+
+    assert sorted(m for m in list(graph) if reaches(m, m, {m})) == []
+
+
 def test_config_imports_no_other_part():
     assert {b for a, b in _imports() if a == "config"} == set()
 
@@ -91,4 +132,4 @@ print("all checks ran")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.rstrip().endswith("all checks ran")
     assert (tmp_path / "run" / "report.html").is_file()
-    assert (tmp_path / "run" / "compare.html").is_file()
+    assert (tmp_path / "compare-run-vs-run" / "compare.html").is_file()

@@ -18,6 +18,15 @@ def test_shipped_presets_are_valid(name):
     config("--preset", name)
 
 
+@pytest.mark.parametrize("name", preset_names())
+def test_a_preset_with_int8_names_a_runtime_that_runs_it(name):
+    """int8 runs on ONNX Runtime or, through torchao, on eager and compile: never a preset
+    whose int8 cells are all unsupported by construction."""
+    cfg = config("--preset", name)
+    if "int8" in cfg.precisions:
+        assert any(r.startswith("ort") or r in ("eager", "compile") for r in cfg.runtimes)
+
+
 def test_expected_presets_ship():
     wanted = {"default", "quick-cpu", "gpu-full", "precision-compare", "latency", "batch-sweep"}
     assert wanted | {"serving"} <= set(preset_names())
@@ -98,7 +107,7 @@ def test_scalar_accepted_for_a_list_key(tmp_path):
         ("min_time: fast\n", "key 'min_time' must be a number, got 'fast'"),
         ("synthetic: 1\n", "key 'synthetic' must be true or false"),
         ("seed: true\n", "key 'seed' must be a whole number"),
-        ("precisions: [fp32, fp8]\n", "unknown precision 'fp8'"),
+        ("precisions: [fp32, fp4]\n", "unknown precision 'fp4'"),
         ("batch_sizes: [0]\n", "key 'batch_sizes' must be positive or auto, got [0]"),
         ("- fp32\n", "expected a mapping of settings, got list"),
         ("precisions: [fp32\n", "not valid YAML"),

@@ -4,7 +4,7 @@ load (no LoadGen here; test_serve_loadgen.py runs the search under LoadGen)."""
 from __future__ import annotations
 
 from accelbench.measure.loadgen_log import LoadGenResult
-from accelbench.workloads.qps_search import IDLE, MAX_TRIALS, PRECISION, Trial, best, search_qps
+from accelbench.serving.qps_search import IDLE, MAX_TRIALS, PRECISION, Trial, best, search_qps
 
 
 def judge(limit_qps: float, service_ms: float):

@@ -140,4 +140,4 @@ def test_unsupported_cells_say_why(recs):
         assert ort_cuda["details"]["provider"] == "CUDAExecutionProvider"
         assert ort_cuda["metrics"]["cuda_peak_allocated_mb"] is None  # ORT's arena: NVML
     assert "inference only" in recs[("train", "ort", "cpu", "fp32")]["reason"]
-    assert "int8" in recs[("infer", "compile", "cpu", "int8")]["reason"]
+    assert "inference mode" in recs[("train", "compile", "cpu", "int8")]["reason"]

@@ -17,9 +17,9 @@ import torch
 
 from accelbench.config.specs import SCENARIOS, CellSpec
 from accelbench.data.encode import Encoded
-from accelbench.workloads.loadgen_runs import RunSettings, run_performance
-from accelbench.workloads.qps_search import PRECISION, ServerSearch, best
-from accelbench.workloads.sut import SampleLibrary, Sut
+from accelbench.serving.loadgen_runs import RunSettings, run_performance
+from accelbench.serving.qps_search import PRECISION, ServerSearch, best
+from accelbench.serving.sut import SampleLibrary, Sut
 
 SERVICE_S = 0.002  # the fake session's sleep per batch
 BOUND_MS = 20.0
@@ -124,8 +124,8 @@ def test_accuracy_mode_scores_exactly_like_the_infer_workload(tiny_model_dir, tm
     from accelbench.backends.eager import EagerBackend
     from accelbench.data.corpus import load_corpus
     from accelbench.data.models import build_model, load_tokenizer, resolve_model
+    from accelbench.serving.serve import score_accuracy_mode
     from accelbench.workloads.common import evaluate, load_cell_data, make_batches_for_eval
-    from accelbench.workloads.serve import score_accuracy_mode
 
     cell = CellSpec(
         "serve", "eager", "cpu", "fp32", "dynamic", 8, 128, str(tiny_model_dir), "bundled", 42,

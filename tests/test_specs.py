@@ -63,7 +63,7 @@ def test_synthetic_cells_use_fixed_shapes():
     [
         ({"runtimes": ("tensorflow",)}, "unknown runtime 'tensorflow'"),
         ({"devices": ("tpu",)}, "unknown device 'tpu'"),
-        ({"precisions": ("fp8",)}, "unknown precision 'fp8'"),
+        ({"precisions": ("fp4",)}, "unknown precision 'fp4'"),
         ({"paddings": ("left",)}, "unknown padding 'left'"),
         ({"batch_sizes": (-2,)}, "--batch-size must be positive"),
         ({"batch_sizes": ()}, "--batch-size is empty"),

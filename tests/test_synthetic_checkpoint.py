@@ -22,7 +22,9 @@ def _cell(**kw):
 def test_a_synthetic_cell_loads_the_checkpoint_it_names(monkeypatch, tmp_path):
     loaded = []
     monkeypatch.setattr(infer, "load_checkpoint", lambda d: loaded.append(d) or "ckpt-model")
-    monkeypatch.setattr(infer, "resolve_model", lambda name: SimpleNamespace(name=name))
+    monkeypatch.setattr(
+        infer, "resolve_model", lambda name, tokenizer=None: SimpleNamespace(name=name)
+    )
     monkeypatch.setattr(infer, "load_tokenizer", lambda source: f"tokenizer of {source.name}")
     monkeypatch.setattr(infer, "build_model", lambda source, labels: (source.name, labels))
     model, tokenizer = infer.synthetic_model(_cell(checkpoint="/ckpt/dir"), tmp_path)

@@ -7,11 +7,13 @@
     old = accelbench.load("runs/base")
     cmp = accelbench.compare(old, res)  # cmp.regressions(5), cmp.to_pandas()
 
-`run` takes the options of `accelbench run` as keyword arguments (RunConfig's field names, or the
-CLI's singular ones: batch_size, padding, seq_len, nproc); a list or a single value where the CLI
-takes a comma list. Progress lines go to `progress` (default: stderr), never to stdout. Cells run
-in fresh interpreters started with `python -m`, so a script calling `run` needs no
-`if __name__ == "__main__":` guard. Bad options raise accelbench.errors.UserError.
+`run` takes the options of `accelbench run` as keyword arguments: every CLI name with `_` for `-`
+(batch_size, padding, seq_len, nproc, no_ceilings=True, ...) or RunConfig's field names; a list
+or a single value where the CLI takes a comma list. Progress lines go to `progress` (default:
+stderr), never to stdout. Cells run in fresh interpreters started with `python -m`, so a script
+calling `run` needs no `if __name__ == "__main__":` guard. Bad options raise
+accelbench.errors.UserError. One name differs: `--ceilings FILE` is `ceilings_file=` (RunConfig's
+`ceilings` is the on/off switch that `no_ceilings` sets).
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ if TYPE_CHECKING:
 # the CLI's option names where they differ from RunConfig's fields
 ALIASES = {"batch_size": "batch_sizes", "padding": "paddings", "seq_len": "seq_lens"}
 ALIASES |= {"nproc": "nprocs"}
+# --no-X switches: no_X=True sets X=False
+NEGATED = {"no_ceilings": "ceilings", "no_keep_checkpoint": "keep_checkpoint"}
 RunPath = str | os.PathLike[str]
 
 
@@ -84,12 +88,16 @@ def config_of(
     known = [f.name for f in fields(RunConfig)]
     settings = {}
     for key, value in options.items():
+        if key in NEGATED:
+            key, value = NEGATED[key], not value
         name = ALIASES.get(key, key)
         if name not in known:
-            close = difflib.get_close_matches(key, known + list(ALIASES), n=1)
+            close = difflib.get_close_matches(key, known + list(ALIASES) + list(NEGATED), n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
             raise UserError(f"unknown run option '{key}'{hint}")
         settings[name] = value
+    if settings.get("train_steps") is not None and settings.get("epochs") is not None:
+        raise UserError("give train_steps or epochs, not both")
     source = preset_path(preset) if preset is not None else matrix
     return RunConfig(**merge(read_matrix(Path(source)) if source else {}, settings))
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,6 +15,7 @@ from accelbench.config.presets import preset_names
 from accelbench.config.specs import (
     AUTO_BATCH,
     COMPILE_MODES,
+    FP8_RECIPES,
     LATENCY_BOUND_MS,
     PADDINGS,
     REFERENCE_BATCH,
@@ -49,17 +53,36 @@ def _ints(what: str, auto: bool = False) -> Callable[[str], tuple[int, ...]]:
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, exit 2, no usage dump
-        raise UserError(f"{message} (see `accelbench {self.prog.split()[-1]} --help`)")
+        raise UserError(f"{message} (see `{self.prog} --help`)")
+
+    def parse_args(self, args=None, namespace=None):  # type: ignore[override]
+        """As argparse's, but an unknown option points at its command's help."""
+        parsed, extra = self.parse_known_args(args, namespace)
+        if extra:
+            command = getattr(parsed, "command", None)
+            prog = f"{self.prog} {command}" if command else self.prog
+            raise UserError(f"unrecognized arguments: {' '.join(extra)} (see `{prog} --help`)")
+        return parsed
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from accelbench import __version__
+
     p = _Parser(prog="accelbench", description=__doc__)
+    p.add_argument("--version", action="version", version=f"accelbench {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = sub.add_parser("run", help="run a benchmark matrix")
     d = RunConfig()
     run.add_argument(
         "--model", default=d.model, help="bundled | bert-base | bert-large | HF id | local dir"
+    )
+    run.add_argument(
+        "--tokenizer",
+        default=None,
+        metavar="DIR",
+        help="take the tokenizer from DIR (saved with save_pretrained) instead of the model's; "
+        "bert-base and bert-large default to the shipped bert-base-uncased vocabulary",
     )
     run.add_argument("--dataset", default=d.dataset, help="bundled | conll:DIR | hf:NAME[:CONFIG]")
     run.add_argument("--workloads", type=_csv, default=d.workloads, help="train,infer,serve")
@@ -90,8 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=d.seq_lens,
         help="one or a comma list",
     )
-    run.add_argument("--train-steps", type=int, default=d.train_steps)
-    run.add_argument(
+    length = run.add_mutually_exclusive_group()
+    length.add_argument("--train-steps", type=int, default=d.train_steps)
+    length.add_argument(
         "--epochs", type=float, default=None, help="train for N epochs instead of --train-steps"
     )
     run.add_argument(
@@ -114,6 +138,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="fine-tuned model dir to infer with (skips the reference fine-tune)",
     )
     run.add_argument("--compile-mode", default=d.compile_mode, choices=COMPILE_MODES)
+    run.add_argument(
+        "--fp8-recipe",
+        default=d.fp8_recipe,
+        choices=FP8_RECIPES,
+        help="fp8 cells' torchao scaling: one scale per tensor, or per row (slower, closer)",
+    )
     run.add_argument(
         "--f1-tolerance",
         type=float,
@@ -213,9 +243,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="skip measuring matmul/copy ceilings (MFU then uses datasheet peaks only)",
     )
     run.add_argument(
+        "--ceilings",
+        dest="ceilings_file",
+        default=None,
+        metavar="FILE",
+        help="reuse ceilings measured before: RUN_DIR/ceilings.json or the JSON of "
+        "`accelbench env --ceilings`; devices it lacks are measured",
+    )
+    run.add_argument(
         "--oom-backoff",
         action="store_true",
         help="on out-of-memory, halve the batch until it fits (the batch that ran is recorded)",
+    )
+    run.add_argument(
+        "--keep-checkpoint",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="keep the reference fine-tune's RUN_DIR/checkpoint after the run (the default; it "
+        "serves --checkpoint later); --no-keep-checkpoint deletes it once the run is complete",
     )
     run.add_argument(
         "--out", type=Path, default=None, help="run directory (default reports/<timestamp>-<host>)"
@@ -244,7 +289,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _flags_override_presets(run)
 
-    sub.add_parser("list", help="every runtime x device x precision and whether it runs here")
+    lst = sub.add_parser(
+        "list", help="every runtime x device x precision x workload and whether it runs here"
+    )
+    for column in ("runtime", "device", "precision", "workload"):
+        lst.add_argument(
+            f"--{column}", type=_csv, default=(), help=f"only these {column}s (a comma list)"
+        )
+    lst.add_argument("--runnable", action="store_true", help="only what runs on this machine")
+    lst.add_argument("--json", action="store_true", help="a JSON list of rows instead of a table")
     env = sub.add_parser("env", help="print this machine's environment fingerprint (JSON)")
     env.add_argument(
         "--ceilings",
@@ -258,7 +311,12 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--out", type=Path, default=None, help="default: the first RUN_DIR")
     cmp = sub.add_parser("compare", help="compare runs cell by cell against the first (BASE)")
     cmp.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR", help="BASE NEW [NEW...]")
-    cmp.add_argument("--out", type=Path, default=None, help="default: the last RUN_DIR")
+    cmp.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="default: compare-BASE-vs-NEW beside the last RUN_DIR",
+    )
     cmp.add_argument(
         "--fail-on-regression",
         type=float,
@@ -277,7 +335,7 @@ def _flags_override_presets(run: argparse.ArgumentParser) -> None:
     keys = set(RunConfig.__dataclass_fields__)
     for action in run._actions:
         if action.dest in keys:
-            if action.default not in (None, False):
+            if action.default not in (None, False) and action.nargs != 0:
                 shown = action.default
                 if isinstance(shown, tuple):
                     shown = ",".join(map(str, shown))
@@ -296,6 +354,35 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     return config_of(run_options(args), args.preset, args.matrix)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled as Ctrl-C is: the cell in flight is killed, the run says where it
+    stopped, and the exit code is 128 + the signal's number."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _terminate(signum: int, _frame: object) -> None:
+    raise Terminated(signum)
+
+
+def interrupted(run_dir: Path) -> str:
+    """What an interrupted run left and how to go on."""
+    from accelbench.runner.matrix import RUN_FILE
+    from accelbench.runner.store import RESULTS
+
+    if not (run_dir / RUN_FILE).is_file():
+        return "accelbench: interrupted before the run started: nothing was recorded"
+    results = run_dir / RESULTS
+    done = results.read_text().count("\n") if results.is_file() else 0
+    resume = f"continue with `accelbench run --resume {run_dir}`"
+    if not done:
+        return f"accelbench: interrupted; no cell was recorded in {run_dir} yet ({resume})"
+    cells = "1 cell is" if done == 1 else f"{done} cells are"
+    return f"accelbench: interrupted; {cells} recorded in {results} ({resume})"
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from accelbench import api
     from accelbench.runner.executors import torchrun_rank
@@ -307,25 +394,45 @@ def cmd_run(args: argparse.Namespace) -> int:
                 f"--resume {args.resume} continues the run with its own settings (run.json): "
                 "give no other run options"
             )
-        results = api.run(resume=args.resume)
+        run_dir, start = args.resume, functools.partial(api.run, resume=args.resume)
     elif args.plan:
-        from accelbench.runner.plan import plan_table
+        from accelbench.runner.plan import plan_table, require_runnable
 
-        print(plan_table(config_from_args(args)))
+        config = config_from_args(args)
+        print(plan_table(config))
+        require_runnable(config)
         return 0
     else:
-        results = api.run(out=args.out, preset=args.preset, matrix=args.matrix, **options)
+        run_dir = args.out if args.out is not None else api.default_out()
+        start = functools.partial(
+            api.run, out=run_dir, preset=args.preset, matrix=args.matrix, **options
+        )
+    try:
+        results = start()
+    except KeyboardInterrupt as stop:
+        if torchrun_rank() in (None, 0):
+            print(interrupted(run_dir), file=sys.stderr)
+        return 128 + getattr(stop, "signum", signal.SIGINT)
     if torchrun_rank() not in (None, 0):
         return 0  # under torchrun rank 0 reports
     print(results.summary())
     print(f"\nresults: {results.path / 'results.jsonl'}   report: accelbench report {results.path}")
+    if not any(r["status"] in ("ok", "numeric_fail") for r in results.records):
+        print(
+            "accelbench: error: no cell of this run produced a result (see each one's reason)",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 
-def cmd_list(_: argparse.Namespace) -> int:
-    from accelbench.backends.capabilities import capability_table
+def cmd_list(args: argparse.Namespace) -> int:
+    from accelbench.backends.capabilities import FILTERS, capability_rows, capability_table
 
-    print(capability_table())
+    rows = capability_rows(**{c: getattr(args, c) for c in FILTERS})
+    if args.runnable:
+        rows = [r for r in rows if r["ok"]]
+    print(json.dumps(rows, indent=2) if args.json else capability_table(rows))
     return 0
 
 
@@ -376,16 +483,17 @@ COMMANDS = {
 
 
 def main(argv: list[str] | None = None) -> int:
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
     try:
         args = build_parser().parse_args(argv)
         return COMMANDS[args.command](args)
     except UserError as exc:
         print(f"accelbench: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(
-            "accelbench: interrupted; finished cells are in results.jsonl "
-            "(continue with --resume RUN_DIR)",
-            file=sys.stderr,
-        )
-        return 130
+    except KeyboardInterrupt as stop:
+        print("accelbench: interrupted", file=sys.stderr)
+        return 128 + getattr(stop, "signum", signal.SIGINT)
+    finally:
+        if main_thread and previous is not None:
+            signal.signal(signal.SIGTERM, previous)

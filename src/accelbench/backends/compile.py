@@ -27,9 +27,10 @@ from typing import Any
 
 import torch
 
+from accelbench.backends import quant
 from accelbench.backends.base import Capability
-from accelbench.backends.eager import TorchInfer, TorchTrain
-from accelbench.backends.precision import MODES, PrecisionMode, torch_capability
+from accelbench.backends.eager import TorchInfer, TorchTrain, session_mode, torch_probe
+from accelbench.backends.precision import PrecisionMode
 from accelbench.config.specs import CellSpec
 from accelbench.data.encode import Batch
 from accelbench.measure.timing import synchronize, warm_shapes
@@ -147,9 +148,14 @@ class CompiledInfer(TorchInfer):
     """TorchInfer whose model is compiled; the example batch is compiled for in prepare."""
 
     def __init__(
-        self, model: torch.nn.Module, device: str, mode: PrecisionMode, options: CompileOptions
+        self,
+        model: torch.nn.Module,
+        device: str,
+        mode: PrecisionMode,
+        options: CompileOptions,
+        recipe: quant.Recipe | None = None,
     ) -> None:
-        super().__init__(model, device, mode)
+        super().__init__(model, device, mode, recipe)
         self.options = options
         self.model = options.compile(self.model)
         self.watch = CompileWatch()
@@ -179,9 +185,17 @@ class CompiledTrain(TorchTrain):
     """
 
     def __init__(
-        self, model, device, mode, optimizer, scheduler, options: CompileOptions, data_parallel
+        self,
+        model,
+        device,
+        mode,
+        optimizer,
+        scheduler,
+        options: CompileOptions,
+        data_parallel,
+        recipe: quant.Recipe | None = None,
     ) -> None:
-        super().__init__(model, device, mode, optimizer, scheduler, data_parallel)
+        super().__init__(model, device, mode, optimizer, scheduler, data_parallel, recipe)
         self.options = options
         self.forward = options.compile(self.forward)
         self.watch = CompileWatch()
@@ -279,28 +293,27 @@ class CompileBackend:
     serves = True
 
     def probe(self, workload: str, device: str, precision: str) -> Capability:
-        ok, reason = torch_capability(workload, device, precision)
-        if ok:
-            reason = compiler_missing(device)
-            ok = not reason
-        return Capability(ok, reason)
+        cap = torch_probe(workload, device, precision)
+        reason = compiler_missing(device) if cap.ok else cap.reason
+        return Capability(not reason, reason)
 
     def prepare_infer(
         self, model: torch.nn.Module, cell: CellSpec, example: Batch
     ) -> CompiledInfer:
-        session = CompiledInfer(
-            model, cell.device, MODES[cell.precision], CompileOptions.for_cell(cell)
-        )
+        mode, recipe = session_mode(cell)
+        session = CompiledInfer(model, cell.device, mode, CompileOptions.for_cell(cell), recipe)
         session.warm_up(example)
         return session
 
     def prepare_train(self, model, cell, optimizer, scheduler) -> CompiledTrain:
+        mode, recipe = session_mode(cell)
         return CompiledTrain(
             model,
             cell.device,
-            MODES[cell.precision],
+            mode,
             optimizer,
             scheduler,
             CompileOptions.for_cell(cell),
             cell.nproc > 1,
+            recipe,
         )

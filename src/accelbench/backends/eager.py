@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import torch
 
-from accelbench.backends import distributed
+from accelbench.backends import distributed, quant
 from accelbench.backends.base import Capability
 from accelbench.backends.precision import (
     MODES,
@@ -21,15 +21,38 @@ from accelbench.data.encode import Batch
 from accelbench.measure.memory import torch_peaks
 
 
+def torch_probe(workload: str, device: str, precision: str) -> Capability:
+    """PyTorch's precision modes, and torchao's quantized ones."""
+    if precision in quant.PRECISIONS:
+        return quant.capability(workload, device, precision, quant.Stack.here())
+    ok, reason = torch_capability(workload, device, precision)
+    return Capability(ok, reason)
+
+
+def session_mode(cell: CellSpec) -> tuple[PrecisionMode, quant.Recipe | None]:
+    """The precision mode of a cell's session, and the torchao recipe of a quantized one."""
+    if cell.precision not in quant.PRECISIONS:
+        return MODES[cell.precision], None
+    recipe = quant.Recipe.for_cell(cell.precision, cell.workload, cell.extra)
+    return quant.mode(cell.precision, cell.device, cell.workload), recipe
+
+
 class TorchInfer:
     warm_calls = 1
     compiling_calls = 0
 
-    def __init__(self, model: torch.nn.Module, device: str, mode: PrecisionMode) -> None:
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        device: str,
+        mode: PrecisionMode,
+        recipe: quant.Recipe | None = None,
+    ) -> None:
         self.flags = apply_flags(mode)
         self.model = model.to(device).eval()
         if mode.weights is not None:
             self.model = self.model.to(mode.weights)
+        self.quantization = recipe.apply(self.model) if recipe is not None else None
         self.device, self.mode = device, mode
 
     def logits(self, batch: Batch) -> torch.Tensor:
@@ -40,7 +63,10 @@ class TorchInfer:
         return torch_peaks()
 
     def details(self) -> dict:
-        return {"precision_flags": self.flags}
+        info: dict = {"precision_flags": self.flags}
+        if self.quantization is not None:
+            info["quantization"] = self.quantization
+        return info
 
 
 class TorchTrain:
@@ -54,9 +80,12 @@ class TorchTrain:
         optimizer: torch.optim.Optimizer,
         scheduler: torch.optim.lr_scheduler.LRScheduler,
         data_parallel: bool = False,
+        recipe: quant.Recipe | None = None,
     ) -> None:
         self.flags = apply_flags(mode)
         self.model = model.to(device).train()
+        # torchao keeps the Parameter objects: the optimizer built over them still holds them
+        self.quantization = recipe.apply(self.model) if recipe is not None else None
         self.device, self.mode = device, mode
         self.optimizer, self.scheduler = optimizer, scheduler
         self.scaler = torch.amp.GradScaler(device, enabled=mode.grad_scaler)
@@ -120,6 +149,8 @@ class TorchTrain:
             info["data_parallel"] = "DistributedDataParallel, no per-step buffer broadcast"
         if self.scaler.is_enabled():
             info["grad_scale_final"] = float(self.scaler.get_scale())
+        if self.quantization is not None:
+            info["quantization"] = self.quantization
         return info
 
 
@@ -129,12 +160,13 @@ class EagerBackend:
     serves = True  # its inference session runs any batch size from 1 (serve cells)
 
     def probe(self, workload: str, device: str, precision: str) -> Capability:
-        ok, reason = torch_capability(workload, device, precision)
-        return Capability(ok, reason)
+        return torch_probe(workload, device, precision)
 
     def prepare_infer(self, model: torch.nn.Module, cell: CellSpec, example: Batch) -> TorchInfer:
-        return TorchInfer(model, cell.device, MODES[cell.precision])
+        return TorchInfer(model, cell.device, *session_mode(cell))
 
     def prepare_train(self, model, cell, optimizer, scheduler) -> TorchTrain:
-        mode = MODES[cell.precision]
-        return TorchTrain(model, cell.device, mode, optimizer, scheduler, cell.nproc > 1)
+        mode, recipe = session_mode(cell)
+        return TorchTrain(
+            model, cell.device, mode, optimizer, scheduler, cell.nproc > 1, recipe=recipe
+        )

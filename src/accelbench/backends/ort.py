@@ -17,6 +17,7 @@ allocator does not see: the record's device memory comes from NVML around the se
 
 from __future__ import annotations
 
+import importlib
 import json
 import tempfile
 import time
@@ -39,11 +40,24 @@ PRECISIONS = {"cpu": ("fp32", "int8"), "cuda": ("fp32", "tf32", "fp16")}
 GRAPH_OPT_LEVEL = "ORT_ENABLE_ALL"
 
 
-def ort_capability(workload: str, device: str, precision: str) -> tuple[bool, str]:
-    import onnxruntime as ort
+# the package's extras, after optimum's [onnxruntime] / [onnxruntime-gpu]: onnxruntime-gpu holds
+# the CPU provider too, and a plain onnxruntime installed over it removes the CUDA provider
+EXTRAS = {"cpu": "ort", "cuda": "ort-gpu"}
 
+
+def ort_capability(workload: str, device: str, precision: str) -> tuple[bool, str]:
     if workload == "train":
         return False, "ONNX Runtime cells are inference only; train with eager or compile"
+    for module in ("onnxruntime", "onnx"):
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            return False, (
+                f"{module} is not installed: pip install 'accelbench[{EXTRAS[device]}]' "
+                f"(ONNX Runtime is an extra: ort for CPU, ort-gpu for CUDA)"
+            )
+    import onnxruntime as ort
+
     provider = PROVIDERS[device]
     available = ort.get_available_providers()
     if provider not in available:

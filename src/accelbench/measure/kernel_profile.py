@@ -16,7 +16,14 @@ import torch
 
 from accelbench.measure.kernels import mode_verdict, summarize
 
-MATMUL_OPS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::_scaled_mm")
+MATMUL_OPS = (
+    "aten::mm",
+    "aten::addmm",
+    "aten::bmm",
+    "aten::baddbmm",
+    "aten::_scaled_mm",  # fp8 (torchao)
+    "aten::_int_mm",  # int8 (torchao)
+)
 TOP_KERNELS = 5
 
 
@@ -41,6 +48,21 @@ def profile_call(fn: Callable[[], Any], precision: str) -> tuple[Any, dict]:
         if e.name in MATMUL_OPS and e.device_type == DeviceType.CPU
     )
     return result, findings(kernels, dict(matmul_dtypes), precision)
+
+
+def cpu_matmul_ops(fn: Callable[[], Any]) -> dict[str, int]:
+    """Run fn once under the CPU profiler; the matmul ops it called, as "op dtype": count (e.g.
+    "aten::_int_mm Char": the int8 matmuls of a torchao int8 cell did run)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as p:
+        fn()
+    found = Counter(
+        f"{e.name} {(getattr(e, 'input_dtypes', None) or ['unknown'])[0]}"
+        for e in p.events()
+        if e.name in MATMUL_OPS
+    )
+    return dict(found)
 
 
 def findings(kernels: list[tuple[str, float]], matmul_dtypes: dict, precision: str) -> dict:

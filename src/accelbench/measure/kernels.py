@@ -1,10 +1,12 @@
 """Classify CUDA kernel names: GEMM or attention, Tensor Core or not, operand dtype.
 
 The names come from cuBLAS/cuBLASLt (`ampere_sgemm_*`, `sm80_xmma_gemm_*`, `sm90_xmma_*`,
-`nvjet_*`), CUTLASS (`cutlass_80_tensorop_*`, `cutlass_80_simt_*`), flash attention
+`nvjet_*`, fp8 `*_e4m3*`), CUTLASS (`cutlass_80_tensorop_*`, `cutlass_80_simt_*`,
+`cutlass3x_sm90_*_e4m3_*`), flash attention
 (`flash_fwd_kernel<...>`), memory-efficient attention (`fmha_cutlassF_*`), cuDNN SDPA and
-Inductor's Triton templates (`triton_tem_*`). Reading names is a heuristic: where a name does
-not say, the answer is None, never a guess.
+Inductor's Triton templates (`triton_tem_*`, `triton_tem_fused__scaled_mm_*` for fp8,
+`*_int_mm_*` for int8: the torchao cells' `torch._scaled_mm` and `torch._int_mm`). Reading
+names is a heuristic: where a name does not say, the answer is None, never a guess.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 ATTENTION = ("flash_fwd", "flash_bwd", "flash::", "fmha", "attention", "sdpa", "mha_")
-GEMM = ("gemm", "gemv", "nvjet", "xmma", "wgmma", "cutlass", "triton_tem_")
+GEMM = ("gemm", "gemv", "nvjet", "xmma", "wgmma", "cutlass", "triton_tem_", "scaled_mm", "int_mm")
 SIMT = ("ffma", "sgemm", "simt", "gemv", "dgemm")
 TENSOR_CORE = (
     "tensorop",
@@ -32,11 +34,13 @@ TENSOR_CORE = (
     "flash_bwd",
     "native_sdpa",  # cuDNN SDPA: fp16/bf16 only
 )
-DTYPES = (  # first match wins: tf32 and bf16 before the f32/f16 they contain
+DTYPES = (  # first match wins: fp8 and int8 before the bf16/f32 of their outputs, tf32 and
+    # bf16 before the f32/f16 they contain
+    ("fp8", ("e4m3", "e5m2", "fp8", "float8", "scaled_mm")),
+    ("int8", ("int8", "i8816", "imma", "s8s8", "i8i8", "int_mm")),
     ("tf32", ("tf32",)),
     ("bf16", ("bf16", "bfloat16")),
     ("fp16", ("fp16", "f16", "half", "h884", "h1688", "h16816")),
-    ("int8", ("int8", "i8816", "imma", "s8s8")),
     ("fp32", ("f32", "sgemm", "float")),
 )
 REDUCED = ("tf32", "bf16", "fp16", "int8", "fp8")  # only Tensor Core kernels run these in libraries
@@ -123,8 +127,22 @@ def summarize(kernels: Iterable[tuple[str, float]]) -> dict:
     return out
 
 
+def quantized_share(summary: dict, dtype: str) -> float | None:
+    """Share of the GEMM time whose kernel names say a dtype that is `dtype` (fp8, int8);
+    None when no GEMM name says a dtype (e.g. Inductor templates that do not name it)."""
+    dtypes = summary["gemm"]["dtypes_us"]
+    known = sum(us for d, us in dtypes.items() if d != "unknown")
+    return _share(dtypes.get(dtype, 0.0), known)
+
+
 def mode_verdict(summary: dict, precision: str) -> tuple[bool | None, str]:
     """Did the claimed precision take effect on the GEMMs? (None: cannot tell.)"""
+    if precision in ("fp8", "int8"):
+        share = quantized_share(summary, precision)
+        if share is None:
+            return None, "no GEMM kernel name said its dtype"
+        said = f"{precision} GEMMs {share:.0%} of the GEMM time whose names say a dtype"
+        return (share >= 0.5, said if share >= 0.5 else f"{precision} claimed, but only {said}")
     share = summary["gemm"]["tensor_core_share"]
     if share is None:
         return None, "no GEMM kernel name said whether it used Tensor Cores"

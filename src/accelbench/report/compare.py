@@ -12,7 +12,13 @@ from accelbench.measure.env import SOFTWARE_KEYS
 from accelbench.measure.spread import ratio_across
 from accelbench.measure.stats import RatioCI
 from accelbench.report.frame import Run, load_run
-from accelbench.report.ratios import MEASURED, speed_ratio
+from accelbench.report.ratios import (
+    MEASURED,
+    NOISE_FLOOR_CVS,
+    NOISE_FLOOR_MIN_PCT,
+    SETTLE,
+    speed_ratio,
+)
 
 # fingerprint keys whose difference makes numbers hard to compare (machines may differ freely)
 VERSION_KEYS = tuple(k for k in SOFTWARE_KEYS if k != "git_dirty")
@@ -31,13 +37,6 @@ SETTING_KEYS = (
     "serve_max_wait_ms",
 )
 DATA_KEYS = ("dataset", "split_hash", "labels", "train_sentences", "test_sentences")
-# One process per side: a within-process interval cannot see run-to-run noise, so a slowdown
-# decides the exit code only beyond this floor: NOISE_FLOOR_CVS x the larger within-process CV
-# of the two cells, and at least NOISE_FLOOR_MIN_PCT (processes of one cell differed by up to
-# 20 % on an idle machine: docs/PERFORMANCE.md, "Repeats").
-NOISE_FLOOR_MIN_PCT = 20.0
-NOISE_FLOOR_CVS = 2.0
-SETTLE = "--repeats 3 on both sides settles it"
 
 
 def judged_cv(record: dict) -> float | None:
@@ -360,6 +359,15 @@ def compare_runs(base: Run, news: Sequence[Run]) -> Comparison:
     return Comparison(base, tuple(news), tuple(matches), tuple(warnings), tuple(notes))
 
 
+COMPARE_MD = "compare.md"
+
+
+def default_compare_dir(run_dirs: Sequence[Path]) -> Path:
+    """compare-BASE-vs-NEW[-vs-NEW2...] beside the last run directory: one per set of runs."""
+    names = [Path(d).resolve().name for d in run_dirs]
+    return Path(run_dirs[-1]).resolve().parent / f"compare-{'-vs-'.join(names)}"
+
+
 def run_compare(
     run_dirs: Sequence[Path],
     out_dir: Path | None,
@@ -375,7 +383,10 @@ def run_compare(
     comparison = compare_runs(base, news)
     for line in comparison.warnings:
         warn(line)
-    paths = comparison.write(Path(out_dir or run_dirs[-1]), fail_pct, f1_tolerance)
+    out = Path(out_dir) if out_dir is not None else default_compare_dir(run_dirs)
+    if (out / COMPARE_MD).exists():
+        warn(f"replacing the earlier comparison in {out}")
+    paths = comparison.write(out, fail_pct, f1_tolerance)
     for m in comparison.matches:
         if m.speed is not None:
             flag = " ⚠ unstable" if m.unstable else ""

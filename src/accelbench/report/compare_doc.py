@@ -4,24 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 import numpy as np
 
 from accelbench.report import plots  # noqa: F401  (selects the Agg backend)
-from accelbench.report.compare import (
-    NOISE_FLOOR_CVS,
-    NOISE_FLOOR_MIN_PCT,
-    SETTLE,
-    Comparison,
-    Match,
-)
 from accelbench.report.doc import Block, Bullets, Cell, Figure, Heading, Para, Table
 from accelbench.report.frame import Run
 from accelbench.report.html import to_html
 from accelbench.report.markdown import to_markdown
 from accelbench.report.plots import png
+from accelbench.report.ratios import NOISE_FLOOR_CVS, NOISE_FLOOR_MIN_PCT, SETTLE
 from accelbench.report.tables import num
+
+if TYPE_CHECKING:  # compare.py imports this module to write a Comparison: names for types only
+    from accelbench.report.compare import Comparison, Match
 
 
 def _speed_cell(m: Match) -> Cell:

@@ -25,6 +25,8 @@ PALETTE = {
     "bf16-weights": "#C44E52",
     "fp16-weights": "#8172B3",
     "int8": "#937860",
+    "fp8": "#DA8BC3",
+    "int4-weight": "#CCB974",
 }
 UNSTABLE_HATCH = "///"
 LINE_STYLES = ("-", "--", ":", "-.")

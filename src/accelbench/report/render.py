@@ -21,6 +21,7 @@ from accelbench.report.frame import (
 from accelbench.report.html import to_html
 from accelbench.report.labels import cell_labels, ordered
 from accelbench.report.markdown import to_markdown
+from accelbench.report.mlperf import mlperf_blocks
 from accelbench.report.plots import png
 from accelbench.report.ratios import MEASURED
 from accelbench.report.serving import serving_blocks
@@ -209,7 +210,9 @@ def build(runs: Sequence[Run]) -> tuple[list[Block], pd.DataFrame]:
     blocks += [Heading("Environment"), *environment_tables(list(runs))]
     for workload in ("train", "infer"):
         blocks += _workload(df, workload, _loss_curves(runs, df))
-    blocks += serving_blocks(df, [rec for run in runs for rec in run.records])
+    records = [rec for run in runs for rec in run.records]
+    blocks += serving_blocks(df, records)
+    blocks += mlperf_blocks(df, records)
     blocks.append(Heading("Accuracy, latency and memory"))
     blocks += _figure(
         "f1_vs_throughput",

@@ -10,24 +10,25 @@ from __future__ import annotations
 import os
 import random
 import traceback
+from collections.abc import Callable
 from datetime import datetime, timezone
 
 from accelbench.backends import distributed
 from accelbench.backends.distributed import SINGLE, Rank
 from accelbench.config.job import CellJob, Role
 from accelbench.config.specs import CellSpec
-from accelbench.runner.isolate import exit_with_parent, progress_stream
+from accelbench.runner.isolate import exit_with_parent, progress_reporter
 from accelbench.runner.ranks import launch
 
 
-def _progress_bar(cell: CellSpec, shown: bool):
-    from tqdm import tqdm
-
-    total = cell.train_steps if cell.workload == "train" else None
-    unit = "step" if cell.workload == "train" else "batch"
-    stream = progress_stream()
-    hidden = not (shown and stream is not None)
-    return tqdm(total=total, desc=cell.label, unit=unit, leave=False, disable=hidden, file=stream)
+def _progress(cell: CellSpec, rank: Rank) -> Callable[[int], None]:
+    """Rank 0 counts training steps, timed inference batches or serving phases for the
+    parent's progress bar."""
+    if not rank.leader:
+        return lambda n=1: None
+    unit = {"train": "step", "infer": "batch", "serve": "phase"}[cell.workload]
+    total = {"train": cell.train_steps, "serve": 2}.get(cell.workload)
+    return progress_reporter(total, unit)
 
 
 def execute(job: CellJob, rank: Rank = SINGLE) -> dict:
@@ -50,14 +51,14 @@ def execute(job: CellJob, rank: Rank = SINGLE) -> dict:
     torch.manual_seed(job.seed)
     backend = get_backend(cell.runtime)
     role = job.role if job.writes_reference else Role.CELL
-    with _progress_bar(cell, rank.leader) as bar:
-        if cell.workload == "train":
-            return run_train(cell, config, backend, job.run_dir, role, bar.update, rank, job.seed)
-        if cell.workload == "serve":
-            from accelbench.workloads.serve import run_serve
+    progress = _progress(cell, rank)
+    if cell.workload == "train":
+        return run_train(cell, config, backend, job.run_dir, role, progress, rank, job.seed)
+    if cell.workload == "serve":
+        from accelbench.serving.serve import run_serve
 
-            return run_serve(cell, config, backend, job.run_dir, bar.update)
-        return run_infer(cell, config, backend, job.run_dir, role, bar.update)
+        return run_serve(cell, config, backend, job.run_dir, progress)
+    return run_infer(cell, config, backend, job.run_dir, role, progress)
 
 
 def launch_ranks(job: CellJob) -> dict:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import datetime, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from accelbench.config.job import CellJob
@@ -34,8 +36,8 @@ class Executor(Protocol):
 
 class Isolated:
     """Each cell in a fresh process (runner/isolate.py) with --cell-timeout; its output goes to
-    RUN_DIR/logs/<cell_id>.log. With --oom-backoff an out-of-memory halves the batch and runs
-    the cell again."""
+    RUN_DIR/logs/<cell_id>.log, its progress to a bar on the terminal (runner/progress.py).
+    With --oom-backoff an out-of-memory halves the batch and runs the cell again."""
 
     writes = True
 
@@ -45,12 +47,29 @@ class Isolated:
     def run(self, job: CellJob) -> dict:
         from accelbench.runner.child import cell_main
         from accelbench.runner.isolate import run_isolated
+        from accelbench.runner.progress import Bar
 
         cell, config = job.cell, job.config
         batch, tried = cell.batch_size, []
         while True:
+            why = (
+                f"out of memory at batch {tried[-1]}: again at batch {batch}"
+                if tried
+                else "resumed: the attempt above ended before its result was recorded"
+            )
+            mark_log(job.log_path, why)
             attempt = replace(job, cell=replace(cell, batch_size=batch))
-            outcome = run_isolated(cell_main, (attempt,), config.cell_timeout, job.log_path)
+            bar = Bar()  # the cell's steps or batches on a terminal, under its announcement
+            try:
+                outcome = run_isolated(
+                    cell_main,
+                    (attempt,),
+                    config.cell_timeout,
+                    job.log_path,
+                    bar if bar.shown else None,
+                )
+            finally:
+                bar.close()
             if outcome.status == "ok":
                 result = outcome.value
             elif outcome.status == "timeout":
@@ -69,6 +88,14 @@ class Isolated:
             result.setdefault("details", {})["oom_backoff_tried"] = tried
         result["log"] = str(job.log_path.relative_to(job.run_dir))
         return result
+
+
+def mark_log(log: Path, why: str) -> None:
+    """A line between an earlier attempt's output in a cell's log and the next attempt's."""
+    if log.is_file() and log.stat().st_size:
+        stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        with log.open("a") as fh:
+            fh.write(f"\n===== accelbench {stamp}: {why} =====\n\n")
 
 
 class AsRank:

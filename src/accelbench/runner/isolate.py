@@ -23,6 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from accelbench.runner.progress import Progress, Reporter
+
+OnProgress = Callable[[Progress], None]
 POLL_S = 0.2
 PARENT_WATCH_S = 1.0
 
@@ -50,15 +53,29 @@ def _child_env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": path}
 
 
-def _read_until_eof(fd: int, deadline: float, clock: Callable[[], float]) -> bytes | None:
+def _read_until_eof(
+    fd: int,
+    deadline: float,
+    clock: Callable[[], float],
+    progress_fd: int = -1,
+    on_progress: OnProgress | None = None,
+) -> bytes | None:
     """Everything the child writes to `fd` until it closes it; None once `clock` passes the
-    deadline."""
-    chunks = []
+    deadline. Its progress reports (on `progress_fd`) go to `on_progress` as they come."""
+    chunks, pending = [], b""
+    watched = [fd] + ([progress_fd] if progress_fd >= 0 else [])
     while True:
         if clock() > deadline:
             return None
-        ready, _, _ = select.select([fd], [], [], POLL_S)
-        if ready:
+        ready, _, _ = select.select(watched, [], [], POLL_S)
+        if progress_fd in ready:
+            chunk = os.read(progress_fd, 1 << 16)
+            if not chunk:
+                watched.remove(progress_fd)
+            *lines, pending = (pending + chunk).split(b"\n")
+            if lines and on_progress is not None:
+                on_progress(Progress.decode(lines[-1].decode()))
+        if fd in ready:
             chunk = os.read(fd, 1 << 16)
             if not chunk:
                 return b"".join(chunks)
@@ -77,11 +94,14 @@ def run_isolated(
     args: tuple,
     timeout: float,
     log: Path | None = None,
+    on_progress: OnProgress | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> Outcome:
-    """`fn(*args)` in a fresh interpreter, killed after `timeout` seconds of `clock`."""
+    """`fn(*args)` in a fresh interpreter, killed after `timeout` seconds of `clock`. With
+    `on_progress`, what the child reports through `progress_reporter` reaches it while the
+    child runs."""
     read_fd, write_fd = os.pipe()
-    progress_fd = os.dup(2) if sys.stderr.isatty() else -1
+    progress_read, progress_fd = os.pipe() if on_progress is not None else (-1, -1)
     if log is not None:
         log.parent.mkdir(parents=True, exist_ok=True)
     out = open(log, "ab") if log is not None else None  # noqa: SIM115  (closed below)
@@ -107,7 +127,8 @@ def run_isolated(
         assert proc.stdin is not None
         pickle.dump((fn, args), proc.stdin)
         proc.stdin.close()
-        data = _read_until_eof(read_fd, clock() + timeout, clock)
+        deadline = clock() + timeout
+        data = _read_until_eof(read_fd, deadline, clock, progress_read, on_progress)
         if data is None:
             _kill(proc)
             return Outcome("timeout", reason=f"still running after {timeout:g}s; killed")
@@ -120,6 +141,8 @@ def run_isolated(
         raise
     finally:
         os.close(read_fd)
+        if progress_read >= 0:
+            os.close(progress_read)
     if data:
         return pickle.loads(data)
     code = proc.returncode
@@ -140,20 +163,21 @@ def exit_with_parent(parent: int, interval_s: float = PARENT_WATCH_S) -> None:
     threading.Thread(target=watch, daemon=True, name="parent-watch").start()
 
 
-def progress_stream():
-    """The terminal the run was started from (for progress bars), or None when there is none."""
-    return _PROGRESS
+def progress_reporter(total: int | None, unit: str) -> Reporter:
+    """Counts this process's units of work (steps, batches) for the parent's progress bar; a
+    mere counter where the parent does not listen (or outside an isolated child)."""
+    return Reporter(_PROGRESS_FD, total, unit)
 
 
-_PROGRESS = None
+_PROGRESS_FD: int | None = None
 
 
 def _child(result_fd: int, progress_fd: int, parent: int) -> None:
-    global _PROGRESS
+    global _PROGRESS_FD
     os.set_inheritable(result_fd, False)  # grandchildren must not hold the result pipe open
     if progress_fd >= 0:
         os.set_inheritable(progress_fd, False)
-        _PROGRESS = os.fdopen(progress_fd, "w", buffering=1)
+        _PROGRESS_FD = progress_fd
     exit_with_parent(parent)
     fn, args = pickle.load(sys.stdin.buffer)
     try:

@@ -27,10 +27,18 @@ from accelbench.runner.executors import (
     torchrun_config,
     torchrun_world,
 )
-from accelbench.runner.plan import Planned, needs_reference, plan_cells, probe, validate_inputs
+from accelbench.runner.plan import (
+    Planned,
+    needs_reference,
+    plan_cells,
+    probe,
+    require_runnable,
+    validate_inputs,
+)
 from accelbench.runner.store import RESULTS, SCHEMA_VERSION, ResultStore
 
 RUN_FILE = "run.json"
+CHECKPOINT_DIR = "checkpoint"  # the reference fine-tune's model, which inference cells run
 Echo = Callable[[str], None]
 
 
@@ -98,6 +106,24 @@ def write_run_file(run_dir: Path, config: RunConfig, run_id: str) -> None:
         )
     )
     os.replace(tmp, run_dir / RUN_FILE)
+
+
+def with_absolute_paths(config: RunConfig) -> RunConfig:
+    """The config with its local paths (--model DIR, --dataset conll:DIR, --checkpoint DIR)
+    absolute, so that run.json resumes from any working directory."""
+    from accelbench.data.models import ARCHITECTURES
+
+    model = Path(config.model).expanduser()
+    local = config.model not in ("bundled", *ARCHITECTURES) and model.exists()
+    dataset = config.dataset
+    if dataset.startswith("conll:"):
+        dataset = "conll:" + str(Path(dataset.removeprefix("conll:")).expanduser().resolve())
+    return replace(
+        config,
+        model=str(model.resolve()) if local else config.model,
+        dataset=dataset,
+        checkpoint=config.checkpoint and str(Path(config.checkpoint).expanduser().resolve()),
+    )
 
 
 def load_run_file(run_dir: Path) -> tuple[RunConfig, str]:
@@ -189,13 +215,18 @@ def add_seed_verdict(
 
 
 def measure_ceilings(config: RunConfig, cells: list[Planned], run_dir: Path, echo: Echo) -> None:
-    """Matmul/copy ceilings of each device the run uses, once, into RUN_DIR/ceilings.json."""
+    """Matmul/copy ceilings of each device the run uses, once, into RUN_DIR/ceilings.json;
+    those of --ceilings FILE are copied there (marked with their source) and not measured."""
     from accelbench.backends.precision import dtype_key
     from accelbench.measure import ceilings
     from accelbench.runner.isolate import run_isolated
-    from accelbench.workloads.common import CEILINGS_FILE, read_ceilings
+    from accelbench.workloads.common import read_ceilings
 
     known = read_ceilings(run_dir)
+    if config.ceilings_file:
+        for device, value in ceilings.load_file(config.ceilings_file).items():
+            known.setdefault(device, {**value, "source": f"reused from {config.ceilings_file}"})
+        _write_ceilings(run_dir, known)
     for device in dict.fromkeys(p.cell.device for p in cells if probe(p.cell)[0]):
         if device in known:
             continue
@@ -211,9 +242,28 @@ def measure_ceilings(config: RunConfig, cells: list[Planned], run_dir: Path, ech
             echo(f"  {device} ceilings not measured: {outcome.status} {outcome.reason}")
             continue
         known[device] = outcome.value
-        tmp = run_dir / (CEILINGS_FILE + ".tmp")
-        tmp.write_text(json.dumps(known, indent=2))
-        os.replace(tmp, run_dir / CEILINGS_FILE)
+        echo(f"  {ceilings_line(outcome.value)}")
+        _write_ceilings(run_dir, known)
+
+
+def _write_ceilings(run_dir: Path, known: dict) -> None:
+    from accelbench.workloads.common import CEILINGS_FILE
+
+    tmp = run_dir / (CEILINGS_FILE + ".tmp")
+    tmp.write_text(json.dumps(known, indent=2))
+    os.replace(tmp, run_dir / CEILINGS_FILE)
+
+
+def ceilings_line(ceilings: dict) -> str:
+    """What a device's ceilings measurement found, in one line."""
+    size = ceilings.get("matmul_size")
+    parts = []
+    for key, tflops in ceilings.get("matmul_tflops", {}).items():
+        n = ceilings.get("matmul_sizes", {}).get(key, size)
+        parts.append(f"{key} {tflops:.3g} TFLOP/s ({n}x{n})" if tflops is not None else f"{key} -")
+    copy = ceilings.get("copy_gbps")
+    copied = f"; copy {copy:.3g} GB/s" if copy is not None else ""
+    return f"{ceilings['device']} ceilings: matmul {', '.join(parts) or '-'}{copied}"
 
 
 def _result(
@@ -289,14 +339,20 @@ def run_matrix(
     process, and rank 0 alone writes and returns the records."""
     from accelbench.measure.env import fingerprint
 
+    if resume_id is None:
+        config = with_absolute_paths(config)
     world = torchrun_world()
     if world is None:
         validate_inputs(config)
+        require_runnable(config)
         state = open_run(config, run_dir, resume_id)
         plan = plan_cells(config)
         if config.ceilings:
             measure_ceilings(config, plan, run_dir, echo)
-        return walk(plan, config, run_dir, state, Isolated(echo), echo, fingerprint())
+        records = walk(plan, config, run_dir, state, Isolated(echo), echo, fingerprint())
+        if not config.keep_checkpoint:
+            drop_checkpoint(run_dir, echo)
+        return records
     return _run_as_ranks(torchrun_config(config, world), run_dir, resume_id, echo)
 
 
@@ -318,9 +374,23 @@ def _run_as_ranks(
         run_id, done_ids = rank.broadcast((state.run_id, set(state.done)))
         if not rank.leader:
             state = RunState(run_id, dict.fromkeys(done_ids), None)
-        return walk(plan, config, run_dir, state, AsRank(rank), echo, fingerprint())
+        records = walk(plan, config, run_dir, state, AsRank(rank), echo, fingerprint())
+        if rank.leader and not config.keep_checkpoint:
+            drop_checkpoint(run_dir, echo)
+        return records
     finally:
         distributed.leave()
+
+
+def drop_checkpoint(run_dir: Path, echo: Echo) -> None:
+    """--no-keep-checkpoint: every cell is recorded, so no cell (nor --resume) needs the
+    reference's checkpoint any more."""
+    import shutil
+
+    path = run_dir / CHECKPOINT_DIR
+    if path.is_dir():
+        shutil.rmtree(path)
+        echo(f"deleted {path} (--no-keep-checkpoint)")
 
 
 def one_line(record: dict) -> str:

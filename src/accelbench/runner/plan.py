@@ -29,7 +29,14 @@ def validate_inputs(config: RunConfig) -> None:
     from accelbench.data.corpus import load_corpus
     from accelbench.data.models import checkpoint_labels, load_tokenizer, resolve_model
 
-    load_tokenizer(resolve_model(config.model))
+    if config.ceilings_file:
+        from accelbench.measure.ceilings import load_file
+
+        load_file(config.ceilings_file)
+    if config.checkpoint:  # what infer and serve cells run, with its own tokenizer
+        load_tokenizer(resolve_model(config.checkpoint))
+    if not config.checkpoint or "train" in config.workloads:  # --model is what trains
+        load_tokenizer(resolve_model(config.model, config.tokenizer))
     if config.synthetic:
         return
     corpus = load_corpus(config.dataset, config.seed)
@@ -56,6 +63,23 @@ def probe(cell: CellSpec) -> tuple[bool, str]:
     if cap.ok and serving_refusal(cell):
         return False, serving_refusal(cell)
     return cap.ok, cap.reason
+
+
+def require_runnable(config: RunConfig) -> None:
+    """Stop before any work when not one requested cell can run here (the reference fine-tune
+    a run adds is not requested: it would train for nothing)."""
+    cells = expand(config)
+    refusals = []
+    for cell in cells:
+        ok, reason = probe(cell)
+        if ok:
+            return
+        refusals.append(reason)
+    why = "; ".join(dict.fromkeys(refusals))
+    raise UserError(
+        f"none of the {len(cells)} requested cells can run here ({why}): "
+        "see `accelbench run --plan` and `accelbench list --runnable`"
+    )
 
 
 def reference_cell(config: RunConfig) -> CellSpec | None:
@@ -106,7 +130,9 @@ def with_scaling_baselines(cells: list[Planned]) -> list[Planned]:
 
 def plan_table(config: RunConfig) -> str:
     """`accelbench run --plan`: the cells in run order, each with its role and whether it can
-    run here (and why not), without running anything."""
+    run here (and why not), without running anything. The inputs are checked as a run checks
+    them (UserError)."""
+    validate_inputs(config)
     plan = plan_cells(config)
     lines, runnable = [], 0
     width = max(len(p.cell.label) for p in plan)

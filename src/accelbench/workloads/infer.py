@@ -30,7 +30,7 @@ from accelbench.data.models import (
     resolve_model,
 )
 from accelbench.measure.accuracy import parity
-from accelbench.measure.kernel_profile import profile_call
+from accelbench.measure.kernel_profile import cpu_matmul_ops, profile_call
 from accelbench.measure.memory import reset_peaks
 from accelbench.measure.stats import repeat_cv
 from accelbench.measure.telemetry import Telemetry
@@ -57,14 +57,14 @@ def checkpoint_dir(cell: CellSpec, run_dir: Path) -> str:
     return str(run_dir / "checkpoint") if cell.checkpoint == "run-reference" else cell.checkpoint
 
 
-def synthetic_model(cell: CellSpec, run_dir: Path) -> tuple[Any, Any]:
+def synthetic_model(cell: CellSpec, run_dir: Path, tokenizer: str | None = None) -> tuple[Any, Any]:
     """(model, tokenizer) a synthetic cell times: the --checkpoint when one is given, with its
     own labels; else --model with a new head of SYNTHETIC_LABELS (a synthetic run has no
-    reference fine-tune, so "run-reference" means none was given)."""
+    reference fine-tune, so "run-reference" means none was given); `tokenizer` is --tokenizer."""
     if cell.checkpoint not in (None, "run-reference"):
         ckpt = checkpoint_dir(cell, run_dir)
         return load_checkpoint(ckpt), load_tokenizer(resolve_model(ckpt))
-    source = resolve_model(cell.model)
+    source = resolve_model(cell.model, tokenizer)
     return build_model(source, SYNTHETIC_LABELS), load_tokenizer(source)
 
 
@@ -151,7 +151,7 @@ def run_infer(
     out: dict = {"metrics": {}}
     metrics = out["metrics"]
     if cell.synthetic:
-        model, tokenizer = synthetic_model(cell, run_dir)
+        model, tokenizer = synthetic_model(cell, run_dir, config.tokenizer)
         data, cap = None, autobatch.MAX_BATCH
         labels = model.config.num_labels
 
@@ -226,6 +226,8 @@ def run_infer(
         _, out["details"]["kernel_profile"] = profile_call(
             lambda: session.logits(device_batches[0]), cell.precision
         )
+    elif isinstance(out["details"].get("quantization"), dict):  # torchao on the CPU
+        out["details"]["matmul_ops"] = cpu_matmul_ops(lambda: session.logits(device_batches[0]))
     out["samples"] = {"latency_s": (latency or throughput).samples_s}
     if latency is not None:
         out["samples"]["device_time_s"] = throughput.samples_s

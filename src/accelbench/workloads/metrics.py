@@ -71,7 +71,9 @@ def compute_figures(
     total = sum(flops.step_flops(shape, b, t, train) for b, t in shapes)
     achieved = total / seconds / 1e12 if seconds > 0 else 0.0
     per_device = achieved / devices
-    key = dtype_key(cell.precision) or "float32"
+    # int8/fp8/int4: on CUDA no peak or ceiling of theirs (MFU null, with the reason), not the
+    # fp32 one they would exceed many times; on CPU against the fp32 ceiling measured
+    key = dtype_key(cell.precision) or (cell.precision if cell.device == "cuda" else "float32")
     measured = read_ceilings(run_dir).get(cell.device, {})
     ceiling = measured.get("matmul_tflops", {}).get(key)
     return {
@@ -83,7 +85,10 @@ def compute_figures(
         **flops.against_ceiling(
             per_device,
             ceiling,
-            f"{_size(measured, key)}^3 {key} matmul measured by this run" if ceiling else None,
+            f"{_size(measured, key)}^3 {key} matmul "
+            + measured.get("source", "measured by this run")
+            if ceiling
+            else None,
         ),
     }
 

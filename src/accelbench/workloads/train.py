@@ -228,7 +228,7 @@ def run_train(
     """Fine-tune the cell's model; `seed` (default: the cell's) initializes the head and orders
     the batches, so repeats of a cell are seeds of it."""
     seed = cell.seed if seed is None else seed
-    source = resolve_model(cell.model)
+    source = resolve_model(cell.model, config.tokenizer)
     tokenizer = load_tokenizer(source)
     inputs = train_input(cell, tokenizer, rank, seed)
     labels, data = inputs.labels, inputs.data

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from accelbench.measure.loadgen_log import LoadGenResult
-from accelbench.workloads.loadgen_runs import RunSettings, run_performance
-from accelbench.workloads.sut import Sut
+from accelbench.serving.loadgen_runs import RunSettings, run_performance
+from accelbench.serving.sut import Sut
 
 PRECISION = 0.10  # stop when the lowest INVALID QPS is within 10 % of the highest VALID one
 MAX_TRIALS = 8

@@ -12,14 +12,14 @@ from pathlib import Path
 
 from accelbench.config.specs import CellSpec, RunConfig
 from accelbench.measure.loadgen_log import LoadGenResult
-from accelbench.workloads.loadgen_runs import (
+from accelbench.serving.loadgen_runs import (
     RunSettings,
     mlperf_minimum,
     mlperf_shortfall,
     run_performance,
 )
-from accelbench.workloads.qps_search import ServerSearch, Trial, best
-from accelbench.workloads.sut import Sut
+from accelbench.serving.qps_search import ServerSearch, Trial, best
+from accelbench.serving.sut import Sut
 
 OFFLINE_SLACK = 1.5  # offline query: this many times the samples the calibration expects
 START_LOAD = 0.5  # server: first target, as a share of the calibrated capacity within the bound

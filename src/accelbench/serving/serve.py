@@ -31,17 +31,17 @@ from accelbench.data.models import (
 from accelbench.measure.accuracy import decode_ids, entity_scores
 from accelbench.measure.loadgen_log import accuracy_responses
 from accelbench.measure.memory import reset_peaks
+from accelbench.serving.loadgen_runs import RunSettings, start_test
+from accelbench.serving.scenarios import Serving, performance
+from accelbench.serving.sut import SampleLibrary, Sut
 from accelbench.workloads.common import (
     CellData,
     load_cell_data,
     make_batches_for_eval,
 )
 from accelbench.workloads.infer import checkpoint_dir
-from accelbench.workloads.loadgen_runs import RunSettings, start_test
 from accelbench.workloads.metrics import memory_figures
 from accelbench.workloads.reference import f1_gate, read_reference
-from accelbench.workloads.scenarios import Serving, performance
-from accelbench.workloads.sut import SampleLibrary, Sut
 
 CALIBRATION_REPEATS = 5
 TAIL_REPEATS = 100  # server: batch-1 calls whose p99 says whether any load can meet the bound
