@@ -1,22 +1,34 @@
-"""Shared fixtures: a tiny BERT saved to disk with the bundled vocabulary, a tiny CoNLL dir, the
-flags that keep end-to-end runs short, and test-only runtimes installed as entry-point plug-ins."""
+"""Shared fixtures: a tiny BERT saved to disk with the bundled vocabulary, one tiny fine-tuned
+checkpoint for the whole session, a tiny CoNLL dir, the flags that keep end-to-end runs short,
+and test-only runtimes installed as entry-point plug-ins. The guards of the fast tier: a test
+not marked slow may not ask for the tiny model or start a Python process (a cell).
+
+Torch-free at import (the fast tier's workers import torch only where a test module does)."""
 
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from accelbench.backends.precision import EMULATE_ENV
 from accelbench.config.runtimes import ENTRY_POINT_GROUP
 
 HERE = Path(__file__).parent
 
 # the suite's CPU bf16 cells run on any CPU, emulated where it has no bf16 instructions (their
-# refusal without this is tested in test_precision_probe.py); cell processes inherit it
-os.environ[EMULATE_ENV] = "emulated"
+# refusal without this is tested in test_precision_probe.py, which also checks the name against
+# accelbench.backends.precision.EMULATE_ENV); cell processes inherit it
+os.environ["ACCELBENCH_CPU_BF16"] = "emulated"
+# one thread for torch in this process and in every process the suite starts (two workers
+# share the cores); a test that wants more passes --threads
+os.environ["OMP_NUM_THREADS"] = "1"
+os.environ["MKL_NUM_THREADS"] = "1"
+
+# fixtures only a slow test may use: a model on disk, or processes started for it
+SLOW_FIXTURES = {"tiny_model_dir", "tiny_checkpoint"}
 
 # `accelbench run` flags that keep an end-to-end run on the tiny model to seconds per cell
 FAST = [
@@ -32,6 +44,9 @@ FAST = [
     "0.1",
     "--warmup-iters",
     "1",
+    # a hung cell fails its test in minutes (pytest's own per-test limit is in pyproject.toml)
+    "--cell-timeout",
+    "300",
 ]
 NO_CEILINGS = ["--no-ceilings"]
 
@@ -73,11 +88,61 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tiny_model_dir, tmp_path_factory) -> Path:
+    """The tiny BERT fine-tuned once (the bundled data, FAST's steps), for the tests that only
+    need a checkpoint (`--checkpoint`): one fine-tune per test session, shared by the xdist
+    workers through a lock in their common temporary directory."""
+    from filelock import FileLock
+
+    from helpers import run_tiny
+
+    if "PYTEST_XDIST_WORKER" not in os.environ:  # one process: its own temporary directory
+        root = tmp_path_factory.mktemp("tiny-checkpoint")
+    else:  # the directory all workers of this run share (pytest-N/, above popen-gwK/)
+        root = tmp_path_factory.getbasetemp().parent / "tiny-checkpoint"
+        root.mkdir(exist_ok=True)
+    checkpoint = root / "run" / "checkpoint"
+    with FileLock(str(root / "lock")):
+        if not (checkpoint / "config.json").is_file():
+            run_tiny(tiny_model_dir, root / "run", "--workloads", "train", "--precisions", "fp32")
+    return checkpoint
+
+
 @pytest.fixture
 def conll_dir(tmp_path) -> Path:
-    for name in ("train.txt", "valid.txt", "test.txt"):
-        (tmp_path / name).write_text(CONLL_TRAIN)
-    return tmp_path
+    from helpers import write_conll
+
+    return write_conll(tmp_path)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A test of the fast tier (not marked slow) that asks for the tiny model fails before its
+    fixtures are built: the fast tier holds no model and no cell process."""
+    if item.get_closest_marker("slow") is None:
+        wanted = SLOW_FIXTURES & set(getattr(item, "fixturenames", ()))
+        if wanted:
+            pytest.fail(f"{item.nodeid} uses {sorted(wanted)}: mark it @pytest.mark.slow")
+
+
+class _NoInterpreter(subprocess.Popen):
+    """Popen that refuses to start a Python interpreter (a cell, the CLI, torchrun, a
+    script); small tools (git) still run."""
+
+    def __init__(self, args, *rest, **kw) -> None:
+        program = args if isinstance(args, str) else str(next(iter(args), ""))
+        if Path(program.split()[0] if program else "").name.startswith("python"):
+            raise AssertionError(
+                f"a test not marked slow started {args!r}: mark it @pytest.mark.slow"
+            )
+        super().__init__(args, *rest, **kw)
+
+
+@pytest.fixture(autouse=True)
+def _fast_tier_starts_no_interpreter(request, monkeypatch) -> None:
+    """Outside the slow tier, starting a Python process (a cell, the CLI) fails."""
+    if request.node.get_closest_marker("slow") is None:
+        monkeypatch.setattr(subprocess, "Popen", _NoInterpreter)
 
 
 def install_plugins(site: Path, mp: pytest.MonkeyPatch, **targets: str) -> None:
@@ -105,15 +170,6 @@ def plugin_runtimes(tmp_path, monkeypatch) -> Callable[..., None]:
         install_plugins(tmp_path / "plugin-site", monkeypatch, **targets)
 
     return install
-
-
-def alive(pid: int) -> bool:
-    """Running (a zombie left for a reaper that does not reap counts as gone)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def assert_scored(metrics: dict, eval_limit: int = 48, dataset: str = "bundled") -> None:

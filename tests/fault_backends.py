@@ -1,8 +1,8 @@
 """Test-only runtimes, installed as `accelbench.runtimes` entry points (conftest.plugin_runtimes).
 
 They wrap the real eager backend and fail the way real runtimes fail: a process killed by a
-signal, a CUDA out-of-memory error above a batch size, and a data-parallel rank that fails or
-never joins its peers.
+signal, a CUDA out-of-memory error above a batch size, a data-parallel rank that fails or
+never joins its peers, and a session that hangs (serving LoadGen, or in the timed loop).
 """
 
 from __future__ import annotations
@@ -91,27 +91,49 @@ class NoServeBackend(EagerBackend):
 
 
 class HangInfer(TorchInfer):
-    """Answers the serve workload's warm-up, hangs when the SUT answers LoadGen's queries
-    (`Sut._run`) after writing its pid to $ACCELBENCH_TEST_PID_DIR/serve-hang.pid."""
+    """Answers every call until one comes from `function` of a module named `*module`; that
+    one writes the process's pid to $ACCELBENCH_TEST_PID_DIR/`pid_name` and hangs."""
+
+    function, module, pid_name = "", "", ""
 
     def logits(self, batch):
         import sys
 
         frame = sys._getframe(1)
         while frame is not None and not (
-            frame.f_code.co_name == "_run" and frame.f_globals["__name__"].endswith(".sut")
+            frame.f_code.co_name == self.function
+            and frame.f_globals["__name__"].endswith(self.module)
         ):
             frame = frame.f_back
         if frame is not None:
-            pid_file = os.path.join(os.environ["ACCELBENCH_TEST_PID_DIR"], "serve-hang.pid")
+            pid_file = os.path.join(os.environ["ACCELBENCH_TEST_PID_DIR"], self.pid_name)
             with open(pid_file, "w") as fh:
                 fh.write(str(os.getpid()))
             time.sleep(3600)
         return super().logits(batch)
 
 
+class ServeHangInfer(HangInfer):
+    """Answers the serve workload's warm-up, hangs when the SUT answers LoadGen's queries."""
+
+    function, module, pid_name = "_run", ".sut", "serve-hang.pid"
+
+
+class TimedHangInfer(HangInfer):
+    """Loads, warms up and scores like eager, hangs in the timed loop."""
+
+    function, module, pid_name = "timed_loop", ".timing", "timed-hang.pid"
+
+
 class ServeHangBackend(EagerBackend):
     name = "servehang"
 
     def prepare_infer(self, model, cell, example):
-        return HangInfer(model, cell.device, OomBackend.mode(cell))
+        return ServeHangInfer(model, cell.device, OomBackend.mode(cell))
+
+
+class TimedHangBackend(EagerBackend):
+    name = "timedhang"
+
+    def prepare_infer(self, model, cell, example):
+        return TimedHangInfer(model, cell.device, OomBackend.mode(cell))

@@ -1,13 +1,12 @@
 """--batch-size auto: the search rule on a fake device, then real auto cells end to end."""
 
-import json
-
 import pytest
 import torch
 
 from accelbench.cli import main
 from accelbench.config.specs import AUTO_BATCH
 from accelbench.workloads import autobatch
+from helpers import read_records, tiny_argv
 
 
 def fake(rates: dict[int, float], oom_from: int | None = None):
@@ -68,10 +67,10 @@ def test_the_cap_ends_the_search_on_a_size_that_is_not_a_power_of_two():
 @pytest.mark.slow
 def test_auto_cells_run_with_the_batch_they_found(tiny_model_dir, tmp_path):
     out = tmp_path / "r"
-    argv = ["run", "--model", str(tiny_model_dir), "--out", str(out), "--precisions", "fp32"]
-    fast = ["--train-steps", "6", "--eval-limit", "40", "--min-iters", "2", "--min-time", "0.1"]
-    assert main([*argv, "--batch-size", "auto", "--no-ceilings", "--threads", "1", *fast]) == 0
-    recs = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    argv = tiny_argv(tiny_model_dir, out, "--precisions", "fp32", "--batch-size", "auto")
+    argv += ["--threads", "1", "--train-steps", "6", "--eval-limit", "40", "--min-iters", "2"]
+    assert main(argv) == 0
+    recs = read_records(out)
     auto = [r for r in recs if r["spec"]["batch_size"] == AUTO_BATCH]
     reference = [r for r in recs if r["role"] == "reference"]
     assert [r["spec"]["batch_size"] for r in reference] == [16]  # an explicit batch

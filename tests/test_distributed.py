@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -19,13 +18,10 @@ from accelbench.cli import main
 from accelbench.config.specs import RunConfig, cell_for
 from accelbench.runner.matrix import plan_cells
 from accelbench.runner.ranks import failed_ranks
-from conftest import FAST, NO_CEILINGS, alive, assert_scored
+from conftest import assert_scored
+from helpers import QUICK, read_records, tiny_argv, wait_for, wait_gone
 
-QUICK = [*FAST, *NO_CEILINGS, "--threads", "1"]
-
-
-def records(run_dir: Path) -> list[dict]:
-    return [json.loads(x) for x in (run_dir / "results.jsonl").read_text().splitlines()]
+ONE_THREAD = ["--threads", "1"]
 
 
 def nproc(record: dict) -> int:
@@ -35,8 +31,8 @@ def nproc(record: dict) -> int:
 @pytest.fixture(scope="module")
 def ddp_run(tiny_model_dir, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("ddp") / "r"
-    argv = ["run", "--model", str(tiny_model_dir), "--out", str(out), "--nproc", "2"]
-    argv += ["--devices", "cpu", "--workloads", "train", "--precisions", "fp32", *QUICK]
+    argv = tiny_argv(tiny_model_dir, out, "--nproc", "2", *ONE_THREAD, "--devices", "cpu")
+    argv += ["--workloads", "train", "--precisions", "fp32"]
     argv += ["--grad-accum", "2"]  # micro-batches all-reduced once per step (DDP no_sync)
     assert main(argv) == 0
     return out
@@ -44,7 +40,7 @@ def ddp_run(tiny_model_dir, tmp_path_factory) -> Path:
 
 @pytest.mark.slow
 def test_two_process_cell_runs_after_its_one_process_baseline(ddp_run):
-    base, ddp = records(ddp_run)
+    base, ddp = read_records(ddp_run)
     assert (nproc(base), nproc(ddp)) == (1, 2)
     assert base["status"] == ddp["status"] == "ok", (base["reason"], ddp["reason"])
     m = ddp["metrics"]
@@ -135,24 +131,15 @@ def _pids(pid_dir: Path) -> list[int]:
     return [int(p.read_text()) for p in sorted(pid_dir.glob("rank*.pid"))]
 
 
-def _gone_within(pids: list[int], seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while any(alive(p) for p in pids):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.2)
-    return True
-
-
 @pytest.mark.slow
 def test_a_failing_or_silent_rank_ends_its_cell_and_the_matrix_goes_on(
     tiny_model_dir, tmp_path, rank_faults
 ):
     out = tmp_path / "r"
-    argv = ["run", "--model", str(tiny_model_dir), "--out", str(out), "--nproc", "2"]
+    argv = tiny_argv(tiny_model_dir, out, "--nproc", "2", *ONE_THREAD, "--dist-timeout", "5")
     argv += ["--runtimes", "rankfail,rankhang", "--workloads", "train", "--precisions", "fp32"]
-    assert main([*argv, *QUICK, "--dist-timeout", "5"]) == 0
-    by = {(r["spec"]["runtime"], nproc(r)): r for r in records(out)}
+    assert main(argv) == 0
+    by = {(r["spec"]["runtime"], nproc(r)): r for r in read_records(out)}
     assert len(by) == 4
     assert by[("rankfail", 1)]["status"] == by[("rankhang", 1)]["status"] == "ok"
     failed = by[("rankfail", 2)]
@@ -162,8 +149,8 @@ def test_a_failing_or_silent_rank_ends_its_cell_and_the_matrix_goes_on(
     silent = by[("rankhang", 2)]  # rank 0 waits for rank 1 in DDP's first broadcast
     assert silent["status"] == "error"
     assert silent["reason"].startswith("rank 0: ") and "timed out" in silent["reason"].lower()
-    assert silent["duration_s"] < 120
-    assert len(_pids(rank_faults)) == 2 and _gone_within(_pids(rank_faults), 10)
+    assert len(_pids(rank_faults)) == 2
+    assert wait_gone(_pids(rank_faults)), "a rank outlived its cell"
 
 
 @pytest.mark.slow
@@ -189,17 +176,15 @@ def test_killing_the_cell_process_ends_its_ranks(tiny_model_dir, tmp_path, rank_
         target=lambda: result.update(outcome=run_isolated(cell_main, (job,), 600))
     )
     runner.start()
-    deadline = time.monotonic() + 180
-    while len(_pids(rank_faults)) < 2:
-        assert time.monotonic() < deadline, "the ranks never started"
-        time.sleep(0.2)
+    assert wait_for(rank_faults / "rank1.pid"), "the ranks never started"
+    assert wait_for(rank_faults / "rank0.pid"), "rank 0 never started"
     ranks = _pids(rank_faults)
     stat = Path(f"/proc/{ranks[0]}/stat").read_text()
     cell_process = int(stat.rsplit(")", 1)[1].split()[1])  # the ranks' parent
     os.kill(cell_process, signal.SIGKILL)  # what --cell-timeout does to a cell that hangs
-    runner.join(60)
+    runner.join()
     assert result["outcome"].status == "crashed"
-    assert _gone_within(ranks, 10), "a rank outlived its killed cell process"
+    assert wait_gone(ranks), "a rank outlived its killed cell process"
 
 
 @pytest.mark.slow
@@ -208,10 +193,11 @@ def test_torchrun_ranks_run_the_cells_and_rank_0_writes(tiny_model_dir, tmp_path
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
     command += ["--nproc-per-node", "2", "-m", "accelbench", "run", "--model", str(tiny_model_dir)]
     command += ["--out", str(out), "--workloads", "train", "--precisions", "fp32", *QUICK]
+    command += ONE_THREAD
     env = {**os.environ, "TMPDIR": str(tmp_path)}  # torchrun's log dir
-    proc = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    proc = subprocess.run(command, capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    (rec,) = records(out)
+    (rec,) = read_records(out)
     assert rec["status"] == "ok", rec["reason"]
     assert nproc(rec) == 2 and rec["metrics"]["world_size"] == 2
     assert rec["metrics"]["global_batch"] == 32

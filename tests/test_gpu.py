@@ -3,20 +3,20 @@ the suite, whose tests hold on both). Which cells run is derived from what this 
 can do (the runtimes' own capability probes: native bf16, TF32, Triton and a C compiler), so
 the expectations hold on any GPU; a part that cannot run here is skipped with its reason."""
 
-import json
-
 import pytest
 import torch
 
 from accelbench.backends import get_backend
 from accelbench.cli import main
 from conftest import FAST
+from helpers import read_records
 
 TRAIN = ("fp32", "tf32", "bf16", "fp16")
 INFER = ("fp32", "tf32", "bf16", "fp16", "bf16-weights", "fp16-weights")
 
 pytestmark = [
     pytest.mark.gpu,
+    pytest.mark.slow,  # end to end: the tiny model and cell processes
     pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU"),
 ]
 
@@ -24,10 +24,6 @@ pytestmark = [
 def capability(workload: str, runtime: str, precision: str) -> tuple[bool, str]:
     cap = get_backend(runtime).probe(workload, "cuda", precision)
     return cap.ok, cap.reason
-
-
-def _records(out) -> list[dict]:
-    return [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
 
 
 def test_cuda_precisions(tiny_model_dir, tmp_path):
@@ -47,7 +43,7 @@ def test_cuda_precisions(tiny_model_dir, tmp_path):
         ]
     )
     assert code == 0
-    recs = {(r["spec"]["workload"], r["spec"]["precision"]): r for r in _records(out)}
+    recs = {(r["spec"]["workload"], r["spec"]["precision"]): r for r in read_records(out)}
     expected = {
         (w, p): capability(w, "eager", p)
         for w, ps in (("train", TRAIN), ("infer", INFER))
@@ -104,7 +100,7 @@ def test_cuda_compile_with_cuda_graphs_and_ort_on_its_stream(tiny_model_dir, tmp
         ]
     )
     assert code == 0
-    recs = {(r["spec"]["workload"], r["spec"]["runtime"]): r for r in _records(out)}
+    recs = {(r["spec"]["workload"], r["spec"]["runtime"]): r for r in read_records(out)}
     for workload in ("train", "infer"):
         assert recs[(workload, "eager")]["status"] == "ok", recs[(workload, "eager")]["reason"]
     skipped = []

@@ -10,16 +10,14 @@ from accelbench.backends import get_backend
 from accelbench.cli import main
 from accelbench.runner.store import SCHEMA_VERSION
 from conftest import FAST, assert_scored
+from helpers import read_records, tiny_argv
 
 pytestmark = pytest.mark.slow  # end to end: models and cell processes
 
 
-def records(run_dir: Path) -> list[dict]:
-    return [json.loads(line) for line in (run_dir / "results.jsonl").read_text().splitlines()]
-
-
 @pytest.fixture(scope="module")
 def run_dir(tiny_model_dir, tmp_path_factory) -> Path:
+    """The suite's one run that measures the ceilings (test_mfu_against_ceilings_...)."""
     out = tmp_path_factory.mktemp("run") / "r"
     code = main(
         [
@@ -40,7 +38,7 @@ def run_dir(tiny_model_dir, tmp_path_factory) -> Path:
 
 
 def test_train_and_infer_cells_ok(run_dir):
-    recs = records(run_dir)
+    recs = read_records(run_dir)
     by = {(r["spec"]["workload"], r["spec"]["device"], r["spec"]["precision"]): r for r in recs}
     assert len(recs) == 8
     for workload in ("train", "infer"):
@@ -56,7 +54,7 @@ def test_train_and_infer_cells_ok(run_dir):
 
 
 def test_cuda_cells_run_on_a_gpu_and_say_why_not_elsewhere(run_dir):
-    cuda = [r for r in records(run_dir) if r["spec"]["device"] == "cuda"]
+    cuda = [r for r in read_records(run_dir) if r["spec"]["device"] == "cuda"]
     assert len(cuda) == 4
     for rec in cuda:
         spec = rec["spec"]
@@ -75,7 +73,7 @@ def test_cuda_cells_run_on_a_gpu_and_say_why_not_elsewhere(run_dir):
 
 
 def test_record_schema(run_dir):
-    for rec in records(run_dir):
+    for rec in read_records(run_dir):
         assert rec["schema_version"] == SCHEMA_VERSION
         assert len(rec["cell_id"]) == 16
         for key in (
@@ -96,7 +94,9 @@ def test_record_schema(run_dir):
 
 
 def test_infer_metrics_and_parity(run_dir):
-    recs = [r for r in records(run_dir) if r["spec"]["workload"] == "infer" and r["status"] == "ok"]
+    recs = [
+        r for r in read_records(run_dir) if r["spec"]["workload"] == "infer" and r["status"] == "ok"
+    ]
     for rec in recs:
         m, samples = rec["metrics"], rec["samples"]
         assert set(m["latency_ms"]) >= {"p50", "p90", "p99", "mean", "cv"}
@@ -116,7 +116,7 @@ def test_infer_metrics_and_parity(run_dir):
 
 
 def test_train_metrics(run_dir):
-    rec = next(r for r in records(run_dir) if r["role"] == "reference")
+    rec = next(r for r in read_records(run_dir) if r["role"] == "reference")
     m = rec["metrics"]
     assert m["train_steps"] == 12
     assert m["timed_steps"] == 12 - m["warmup_steps"]
@@ -136,7 +136,7 @@ def test_mfu_against_ceilings_measured_by_the_run(run_dir):
     assert ceilings["cpu"]["matmul_tflops"]["float32"] > 0
     assert ceilings["cpu"]["copy_gbps"] > 0
     assert ("cuda" in ceilings) is torch.cuda.is_available()
-    for rec in records(run_dir):
+    for rec in read_records(run_dir):
         if rec["status"] == "ok":
             m = rec["metrics"]
             assert m["mfu_vs_ceiling"] == pytest.approx(m["achieved_tflops"] / m["ceiling_tflops"])
@@ -151,11 +151,16 @@ def test_mfu_against_ceilings_measured_by_the_run(run_dir):
 def test_summary_table_names_the_reference(run_dir):
     from accelbench.report.frame import summary_table
 
-    table = summary_table(records(run_dir))
+    table = summary_table(read_records(run_dir))
     assert "train eager cpu fp32 dynamic b16 s128 (reference)" in table
 
 
-def test_env_ceilings(capsys):
+def test_env_ceilings(capsys, monkeypatch):
+    """The command's plumbing and dtype logic: each timed block is said to take 1 ms (the
+    measurement itself is the run's, checked above)."""
+    from accelbench.measure import ceilings
+
+    monkeypatch.setattr(ceilings, "_time", lambda fn, device: 1e-3)
     assert main(["env", "--ceilings"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["ceilings"]["cpu"]["matmul_tflops"]["bfloat16"] > 0
@@ -176,32 +181,18 @@ def test_report_writes_markdown_and_self_contained_html(run_dir, capsys):
 
 
 def test_resume_runs_nothing_twice(run_dir, capsys):
-    before = records(run_dir)
+    before = read_records(run_dir)
     assert main(["run", "--resume", str(run_dir)]) == 0
-    assert records(run_dir) == before
+    assert read_records(run_dir) == before
     assert "already recorded" in capsys.readouterr().err
 
 
 def test_infer_only_with_checkpoint(run_dir, tmp_path):
     out = tmp_path / "r2"
-    code = main(
-        [
-            "run",
-            "--workloads",
-            "infer",
-            "--precisions",
-            "fp32",
-            "--runtimes",
-            "ort,eager",
-            "--checkpoint",
-            str(run_dir / "checkpoint"),
-            "--out",
-            str(out),
-            *FAST,
-        ]
-    )
-    assert code == 0
-    recs = records(out)
+    argv = ["run", "--workloads", "infer", "--precisions", "fp32", "--runtimes", "ort,eager"]
+    argv += ["--checkpoint", str(run_dir / "checkpoint"), "--out", str(out), *FAST]
+    assert main([*argv, "--no-ceilings"]) == 0
+    recs = read_records(out)
     # the fp32 eager cell over the checkpoint is the reference: it runs first and is measured
     assert [(r["spec"]["runtime"], r["role"]) for r in recs] == [
         ("eager", "reference"),
@@ -217,23 +208,9 @@ def test_infer_only_with_checkpoint(run_dir, tmp_path):
 
 def test_synthetic_cells_have_no_f1(tiny_model_dir, tmp_path):
     out = tmp_path / "syn"
-    code = main(
-        [
-            "run",
-            "--synthetic",
-            "--model",
-            str(tiny_model_dir),
-            "--precisions",
-            "fp32",
-            "--seq-len",
-            "32",
-            "--out",
-            str(out),
-            *FAST,
-        ]
-    )
-    assert code == 0
-    recs = records(out)
+    argv = tiny_argv(tiny_model_dir, out, "--synthetic", "--precisions", "fp32", "--seq-len", "32")
+    assert main(argv) == 0
+    recs = read_records(out)
     assert [r["spec"]["workload"] for r in recs] == ["train", "infer"]
     for rec in recs:
         assert rec["status"] == "ok", rec["reason"]

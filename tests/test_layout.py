@@ -116,15 +116,20 @@ class NoTorch:
             raise ImportError("blocked: " + name)
 sys.meta_path.insert(0, NoTorch())
 import shutil, pathlib
+import pytest
 from accelbench.cli import main
 run = pathlib.Path({str(tmp_path)!r}) / "run"
 run.mkdir()
 shutil.copy({str(data)!r}, run / "results.jsonl")
 assert main(["report", str(run)]) == 0
 assert main(["compare", str(run), str(run)]) == 0
-assert main(["report", "--help"]) == 0
+with pytest.raises(SystemExit) as help_exit:  # argparse prints the help and exits
+    main(["report", "--help"])
+assert help_exit.value.code == 0
+print("all checks ran")
 """
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.rstrip().endswith("all checks ran")
     assert (tmp_path / "run" / "report.html").is_file()
     assert (tmp_path / "compare-run-vs-run" / "compare.html").is_file()

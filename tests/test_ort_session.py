@@ -93,6 +93,7 @@ def test_every_batch_trial_runs_on_a_fresh_session(monkeypatch):
         assert {b for sid, b in backend.log if sid == id(session)} == {session.batch}
 
 
+@pytest.mark.slow  # an ONNX export of the tiny BERT
 def test_ort_trials_rebuild_the_session_not_the_graph(tiny_model_dir):
     from transformers import AutoModelForTokenClassification
 
@@ -110,3 +111,42 @@ def test_ort_trials_rebuild_the_session_not_the_graph(tiny_model_dir):
     assert first.graph_facts is second.graph_facts  # exported once
     out = second.logits(synthetic_batch(8, 16, 30522, 3, seed=1))
     assert out.shape == (8, 16, 3) and torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize(
+    "device,precision,ok,reason",
+    [
+        ("cuda", "int8", False, "ort on cuda runs fp32, tf32, fp16, not int8"),
+        ("cpu", "bf16", False, "ort on cpu runs fp32, int8, not bf16"),
+        ("cuda", "fp16", True, ""),
+        ("cpu", "int8", True, ""),
+    ],
+)
+def test_ort_precisions_per_device_with_both_providers_present(
+    monkeypatch, device, precision, ok, reason
+):
+    """A build with the CUDA provider and a torch that sees a GPU (both faked): what remains
+    is the precision table."""
+    import onnxruntime
+
+    from accelbench.backends.ort import ort_capability
+
+    providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: providers)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert ort_capability("infer", device, precision) == (ok, reason)
+
+
+def test_ort_without_its_cuda_provider_names_the_build(monkeypatch):
+    import onnxruntime
+
+    from accelbench.backends.ort import ort_capability
+
+    monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: ["CPUExecutionProvider"])
+    ok, reason = ort_capability("infer", "cuda", "fp32")
+    assert not ok
+    assert reason == (
+        f"the installed onnxruntime {onnxruntime.__version__} build has no "
+        "CUDAExecutionProvider (it offers CPUExecutionProvider)"
+    )
+    assert ort_capability("train", "cpu", "fp32")[0] is False

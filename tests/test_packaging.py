@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import FAST, NO_CEILINGS
+from helpers import read_records
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -87,14 +88,14 @@ def test_installed_list_and_presets(fresh_venv, tmp_path):
     assert plan.stdout.startswith("4 cells, 4 can run here")
 
 
-def test_installed_preset_runs(fresh_venv, tiny_model_dir, tmp_path):
+def test_installed_preset_runs(fresh_venv, tiny_model_dir, tiny_checkpoint, tmp_path):
     argv = ["run", "--preset", "quick-cpu", "--model", str(tiny_model_dir), "--out", "r"]
-    argv += ["--workloads", "infer", "--precisions", "fp32", *FAST, *NO_CEILINGS]
-    done = _run(fresh_venv, *argv, cwd=tmp_path)
+    argv += ["--checkpoint", str(tiny_checkpoint), "--workloads", "infer", "--precisions", "fp32"]
+    done = _run(fresh_venv, *argv, *FAST, *NO_CEILINGS, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
-    recs = [json.loads(x) for x in (tmp_path / "r" / "results.jsonl").read_text().splitlines()]
-    assert [r["status"] for r in recs] == ["ok", "ok"]
-    assert recs[0]["spec"]["batch_size"] == 16  # FAST's flag over the preset's 32
+    (rec,) = read_records(tmp_path / "r")  # over --checkpoint: the reference inference pass
+    assert rec["status"] == "ok" and rec["role"] == "reference"
+    assert rec["spec"]["batch_size"] == 16  # FAST's flag over the preset's 32
     run = json.loads((tmp_path / "r" / "run.json").read_text())
     assert run["config"]["train_steps"] == 12 and run["config"]["eval_limit"] == 48
-    assert (tmp_path / "r" / "logs" / f"{recs[1]['cell_id']}.log").is_file()
+    assert (tmp_path / "r" / "logs" / f"{rec['cell_id']}.log").is_file()

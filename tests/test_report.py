@@ -1,6 +1,7 @@
 """Reports from a fixed results.jsonl (a trimmed real CPU run of the tiny BERT, tests/data/).
 
-Regenerate the golden summary after an intended change:
+Regenerate the golden summary after an intended change (the test then fails on purpose; review
+the diff and run it again without the variable):
     ACCELBENCH_UPDATE_GOLDEN=1 pytest tests/test_report.py
 """
 
@@ -35,8 +36,9 @@ def report_dir(tmp_path_factory) -> Path:
 
 def test_summary_csv_matches_golden(report_dir):
     got = pd.read_csv(report_dir / "summary.csv")
-    if os.environ.get("ACCELBENCH_UPDATE_GOLDEN"):
+    if os.environ.get("ACCELBENCH_UPDATE_GOLDEN"):  # never a pass: nothing was compared
         shutil.copy(report_dir / "summary.csv", GOLDEN)
+        pytest.fail(f"wrote {GOLDEN}: review its diff, then run without ACCELBENCH_UPDATE_GOLDEN")
     want = pd.read_csv(GOLDEN)
     assert list(got.columns) == list(want.columns)
     pd.testing.assert_frame_equal(got.drop(columns=CI_COLUMNS), want.drop(columns=CI_COLUMNS))

@@ -7,7 +7,8 @@ import pytest
 
 from accelbench.backends import get_backend
 from accelbench.cli import main
-from conftest import FAST, assert_scored
+from conftest import assert_scored
+from helpers import QUICK
 
 pytestmark = pytest.mark.slow  # end to end: models and cell processes
 
@@ -41,7 +42,7 @@ def recs(tiny_model_dir, tmp_path_factory) -> dict:
             "fp32,int8",
             "--threads",
             "1",
-            *FAST,
+            *QUICK,
         ]
     )
     assert code == 0

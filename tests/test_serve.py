@@ -4,6 +4,7 @@ run, their records, logs, report and comparison; a runtime that cannot serve; a 
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import time
 from pathlib import Path
@@ -13,17 +14,13 @@ import pytest
 
 from accelbench.cli import main
 from accelbench.config.specs import cell_for
-from conftest import FAST, alive, install_plugins
+from conftest import install_plugins
+from helpers import read_records, tiny_argv, wait_gone
 
-HERE = Path(__file__).parent
 # one torch thread: on a shared 2-core machine a second OpenMP thread waiting for a core
-# stalls whole calls (p90 over 100 ms for the tiny model) and no QPS would meet any bound
+# stalls whole calls (p90 over 100 ms for the tiny model)
 SERVE = ["--serve-min-time", "0.5", "--serve-min-queries", "500", "--threads", "1"]
-SERVE += ["--latency-bound-ms", "200", "--no-ceilings"]
-
-
-def records(run_dir: Path) -> list[dict]:
-    return [json.loads(line) for line in (run_dir / "results.jsonl").read_text().splitlines()]
+SERVE += ["--latency-bound-ms", "200"]
 
 
 @pytest.fixture(scope="module")
@@ -41,10 +38,10 @@ def serve_faults(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def run_dir(tiny_model_dir, tmp_path_factory, serve_faults) -> Path:
+def run_dir(tiny_model_dir, tiny_checkpoint, tmp_path_factory, serve_faults) -> Path:
     out = tmp_path_factory.mktemp("serve") / "r"
-    argv = ["run", "--model", str(tiny_model_dir), "--out", str(out), "--workloads", "serve"]
-    argv += ["--runtimes", "eager,noserve", "--precisions", "fp32", *FAST, *SERVE]
+    argv = tiny_argv(tiny_model_dir, out, "--checkpoint", str(tiny_checkpoint), *SERVE)
+    argv += ["--workloads", "serve", "--runtimes", "eager,noserve", "--precisions", "fp32"]
     assert main(argv) == 0
     return out
 
@@ -52,15 +49,17 @@ def run_dir(tiny_model_dir, tmp_path_factory, serve_faults) -> Path:
 def serve_records(run_dir: Path) -> dict[tuple[str, str], dict]:
     return {
         (r["spec"]["runtime"], r["spec"]["scenario"]): r
-        for r in records(run_dir)
+        for r in read_records(run_dir)
         if r["spec"]["workload"] == "serve"
     }
 
 
 @pytest.mark.slow
 def test_each_scenario_serves_with_loadgen_logs_and_the_reference_f1(run_dir):
-    recs = records(run_dir)
+    recs = read_records(run_dir)
+    # over --checkpoint the reference is an inference pass over it (no fine-tune)
     assert recs[0]["role"] == "reference" and recs[0]["status"] == "ok"
+    assert recs[0]["spec"]["workload"] == "infer"
     reference_f1 = recs[0]["metrics"]["f1"]
     by = serve_records(run_dir)
     assert len(by) == 6
@@ -69,8 +68,13 @@ def test_each_scenario_serves_with_loadgen_logs_and_the_reference_f1(run_dir):
         assert rec["status"] == "ok", rec["reason"]
         assert rec["label"].endswith(f" {scenario}")
         m = rec["metrics"]
-        assert m["scenario"] == scenario and m["loadgen_valid"] is True, m["loadgen_reasons"]
-        assert m["scenario_value"] > 0 and m["samples_per_s"] > 0
+        assert m["scenario"] == scenario
+        # a server cell is VALID where some load met the bound, which depends on how busy
+        # the machine is (test_server_records_every_trial... checks either outcome)
+        if scenario != "server":
+            assert m["loadgen_valid"] is True, m["loadgen_reasons"]
+            assert m["scenario_value"] > 0
+        assert m["samples_per_s"] > 0
         assert m["tokens_per_s"] > m["samples_per_s"]
         assert m["below_mlperf_minimum"] is True
         assert any("600 s" in s for s in m["mlperf_shortfall"])
@@ -97,12 +101,18 @@ def test_server_records_every_trial_and_the_highest_valid_qps(run_dir):
     trials = m["server_trials"]
     assert m["latency_bound_ms"] == 200.0 and m["max_wait_ms"] == 2.0
     assert trials and all((run_dir / t["log_dir"]).is_dir() for t in trials)
-    valid = [t["target_qps"] for t in trials if t["valid"]]
-    assert m["scenario_value"] == m["served_qps_at_bound"] == max(valid)
     for t in trials:
         assert t["queries"] >= 500 and 1 <= t["mean_batch"] <= 16
         assert t["valid"] == (not t["reasons"])
-    assert m["scenario_result"] == f"{max(valid):.1f} QPS at p99 <= 200 ms"
+    valid = [t["target_qps"] for t in trials if t["valid"]]
+    assert m["loadgen_valid"] is bool(valid)
+    if valid:  # the highest VALID target is the result
+        assert m["scenario_value"] == m["served_qps_at_bound"] == max(valid)
+        assert m["scenario_result"] == f"{max(valid):.1f} QPS at p99 <= 200 ms"
+    else:  # no load met the bound (a machine too busy): no value, and the reasons say why
+        assert m["scenario_value"] is None and m["served_qps_at_bound"] is None
+        assert m["scenario_result"] == "no VALID QPS at p99 <= 200 ms"
+        assert m["loadgen_reasons"]
 
 
 @pytest.mark.slow
@@ -128,7 +138,7 @@ def test_report_and_compare_of_serve_cells(run_dir, tmp_path, capsys):
     # NEW serves half the QPS at the bound: compared by scenario, a regression
     slower = tmp_path / "slower"
     shutil.copytree(run_dir, slower, ignore=shutil.ignore_patterns("loadgen", "checkpoint"))
-    recs = records(slower)
+    recs = read_records(slower)
     for rec in recs:
         if rec["spec"].get("scenario") == "server" and rec["status"] == "ok":
             rec["metrics"]["scenario_value"] /= 2
@@ -145,7 +155,8 @@ def test_report_and_compare_of_serve_cells(run_dir, tmp_path, capsys):
 @pytest.mark.slow
 def test_a_hung_sut_ends_as_timeout(run_dir, serve_faults):
     """The session hangs while answering LoadGen's queries (the server's batching thread),
-    LoadGen waiting for the answers; the cell timeout kills the cell process."""
+    LoadGen waiting for the answers; the cell timeout kills the cell process. The timeout's
+    clock starts when the hang does (its pid file), however long start-up took."""
     from accelbench.config.job import CellJob
     from accelbench.runner.child import cell_main
     from accelbench.runner.isolate import run_isolated
@@ -153,15 +164,15 @@ def test_a_hung_sut_ends_as_timeout(run_dir, serve_faults):
 
     config, _ = load_run_file(run_dir)
     cell = cell_for(config, "serve", "servehang", "cpu", "fp32", "dynamic", scenario="server")
-    outcome = run_isolated(cell_main, (CellJob(cell, config, run_dir),), 35)
-    assert outcome.status == "timeout", outcome
     pid_file = serve_faults / "serve-hang.pid"
-    assert pid_file.is_file(), "the cell timed out before LoadGen ran: raise the timeout"
-    pid = int(pid_file.read_text())
-    deadline = time.monotonic() + 10
-    while alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert not alive(pid)
+
+    def hang_clock() -> float:  # a start-up that never reaches the hang fails by pytest-timeout
+        return math.inf if pid_file.exists() else time.monotonic()
+
+    job = CellJob(cell, config, run_dir)
+    outcome = run_isolated(cell_main, (job,), 3600, clock=hang_clock)
+    assert outcome.status == "timeout", outcome
+    assert wait_gone([int(pid_file.read_text())]), "the hung cell process outlived its timeout"
 
 
 def test_accelbench_list_shows_which_runtimes_serve(serve_faults):

@@ -5,6 +5,7 @@ import pytest
 
 from accelbench.measure import flops
 from accelbench.measure.stats import bootstrap_ratio, per_unit_cv, repeat_cv, summarize, verdict
+from helpers import FakeClock
 
 
 def test_summarize_known_samples():
@@ -89,15 +90,6 @@ def test_no_peak_for_slices_and_unknown_products(name, sms, why):
     m = flops.mfu(100.0, name, "bfloat16", sms=sms)
     assert m["mfu"] is None and m["peak_tflops"] is None
     assert why in m["mfu_reason"]
-
-
-class FakeClock:
-    def __init__(self, step: float) -> None:
-        self.t, self.step = 0.0, step
-
-    def __call__(self) -> float:
-        self.t += self.step
-        return self.t
 
 
 def test_timed_loop_needs_min_iters_and_min_time():

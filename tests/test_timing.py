@@ -9,21 +9,11 @@ from accelbench.config.specs import RunConfig
 from accelbench.measure.ceilings import Schedule, per_call_s
 from accelbench.measure.timing import IterationTimer, RequestTimer, timed_loop, warm_shapes
 from accelbench.workloads.infer import time_inference
-
-
-class Clock:
-    """A fake clock that advances only when told (work) or by a fixed tick per read."""
-
-    def __init__(self, tick: float = 0.0) -> None:
-        self.t, self.tick = 0.0, tick
-
-    def __call__(self) -> float:
-        self.t += self.tick
-        return self.t
+from helpers import FakeClock
 
 
 def test_request_latency_waits_for_the_device_after_every_call():
-    clock = Clock()
+    clock = FakeClock()
     queued = []
 
     def call(seconds: float) -> None:  # launches return at once; the device works later
@@ -39,7 +29,7 @@ def test_request_latency_waits_for_the_device_after_every_call():
 
 
 def test_back_to_back_timer_does_not_wait_for_the_device():
-    clock = Clock()
+    clock = FakeClock()
     synced = []
     result = timed_loop(
         lambda _: None, [1], "cpu", 0, 3, 0.0, clock=clock, sync=lambda: synced.append(1)
@@ -56,7 +46,7 @@ def test_iterations_that_compiled_are_left_out_and_counted():
             compiles["n"] += 1
 
     items = ["a", "new", "b"]
-    clock = Clock(tick=1.0)
+    clock = FakeClock(tick=1.0)
     result = timed_loop(call, items, "cpu", 0, 4, 0.0, clock=clock, compiles=lambda: compiles["n"])
     assert result.dropped == 2 and result.dropped_items == ["new", "new"]
     assert "new" not in result.items
@@ -96,7 +86,7 @@ def test_every_shape_is_called_warm_calls_times_before_the_timer_starts(warm_cal
     session = FakeSession(warm_calls)
     items = [Batch(16, w) for w in (12, 20, 12, 33, 20)] + [Batch(5, 20)]
 
-    ticks = Clock(tick=1.0)
+    ticks = FakeClock(tick=1.0)
 
     def clock() -> float:
         session.timing = True
@@ -112,7 +102,7 @@ def test_every_shape_is_called_warm_calls_times_before_the_timer_starts(warm_cal
 
 
 def test_ceiling_warms_up_a_second_then_times_blocks_of_back_to_back_calls():
-    clock = Clock()
+    clock = FakeClock()
     calls, syncs = [], []
 
     def fn() -> None:  # 10 ms of work per call
@@ -130,16 +120,28 @@ def test_ceiling_warms_up_a_second_then_times_blocks_of_back_to_back_calls():
     assert syncs[warmup_calls:] == [len(calls)]
 
 
-def test_an_emulated_dtype_is_measured_on_a_smaller_square(monkeypatch):
-    """A matmul dtype whose 1536³ call would take seconds (bf16 emulated on a CPU without BF16
-    instructions) gets a square sized down by halves from a probe call; a fast one keeps its
-    size, and the record says which size each figure comes from."""
+@pytest.mark.parametrize(
+    "probe_s,size",
+    [
+        (0.001, 1536),  # 1536³ predicted at 216 x 1 ms: within MAX_CALL_S, kept
+        (0.002, 768),  # 432 ms predicted: halved once (54 ms)
+        (1.0, 384),  # halved while over, but never below the probe's square
+    ],
+)
+def test_the_size_probe_halves_the_square_while_a_call_would_be_too_long(probe_s, size):
+    """The probe call's time (a fake clock: `probe_s` between its two reads) scaled by n³."""
     from accelbench.measure import ceilings
 
-    assert ceilings.matmul_size("cpu", "float32") in (1536, 768, 384)
-    monkeypatch.setattr(ceilings, "MAX_CALL_S", 0.0)
-    assert ceilings.matmul_size("cpu", "float32") == 384  # halved down to the probe size
-    monkeypatch.setattr(ceilings, "MAX_CALL_S", 1e9)
+    assert (ceilings.SIZES["cpu"], ceilings.PROBE_SIZE, ceilings.MAX_CALL_S) == (1536, 256, 0.25)
+    assert ceilings.matmul_size("cpu", "float32", clock=FakeClock(tick=probe_s)) == size
+
+
+def test_an_emulated_dtype_is_measured_on_a_smaller_square(monkeypatch):
+    """A matmul dtype whose 1536³ call would take seconds (bf16 emulated on a CPU without BF16
+    instructions) gets a smaller square; a fast one keeps its size, and the record says which
+    size each figure comes from."""
+    from accelbench.measure import ceilings
+
     monkeypatch.setattr(
         ceilings, "matmul_size", lambda device, key: 192 if key == "bfloat16" else 1536
     )
@@ -147,3 +149,4 @@ def test_an_emulated_dtype_is_measured_on_a_smaller_square(monkeypatch):
     out = ceilings.measure("cpu", ("float32", "bfloat16"))
     assert out["matmul_sizes"] == {"bfloat16": 192}
     assert out["matmul_tflops"]["bfloat16"] == 2 * 192**3 / 1e12
+    assert out["matmul_tflops"]["float32"] == 2 * 1536**3 / 1e12

@@ -10,7 +10,10 @@ from accelbench.config.specs import RunConfig, cell_for
 from accelbench.data.models import load_tokenizer, resolve_model
 from accelbench.measure.timing import IterationTimer
 from accelbench.workloads import train
-from test_compile import _conll
+from helpers import write_varied_conll
+
+# trains the tiny BERT (eager) on a few sentences
+pytestmark = pytest.mark.slow
 
 LOG: list[str] = []
 
@@ -44,7 +47,7 @@ class RecordingTimer(IterationTimer):
 def _config(tiny_model_dir, tmp_path, padding: str) -> RunConfig:
     return RunConfig(
         model=str(tiny_model_dir),
-        dataset=f"conll:{_conll(tmp_path)}",
+        dataset=f"conll:{write_varied_conll(tmp_path / 'data')}",
         paddings=(padding,),
         batch_sizes=(3,),
         seq_lens=(32,),

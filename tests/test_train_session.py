@@ -11,8 +11,6 @@ from accelbench.backends.eager import TorchTrain
 from accelbench.backends.precision import MODES, PrecisionMode
 from accelbench.data.encode import Batch
 
-pytestmark = pytest.mark.slow  # end to end: models and cell processes
-
 # loss scaling without autocast, so that it runs on CPU
 SCALED = PrecisionMode("scaled", None, None, False, True, True, False)
 

@@ -2,7 +2,6 @@
 
 import copy
 
-import pytest
 import torch
 from transformers import BertConfig, BertForTokenClassification
 
@@ -10,8 +9,6 @@ from accelbench.backends import get_backend
 from accelbench.config.specs import RunConfig, cell_for
 from accelbench.data.encode import Batch, synthetic_batch
 from conftest import TINY
-
-pytestmark = pytest.mark.slow  # end to end: models and cell processes
 
 LABELS = 5
 

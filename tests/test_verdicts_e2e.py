@@ -5,21 +5,17 @@ is recorded as the batch that ran."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
 from accelbench.cli import main
+from helpers import read_records
 
 pytestmark = pytest.mark.slow  # models and cell processes
 
 QUICK = ["--min-iters", "2", "--min-time", "0.05", "--warmup-iters", "1", "--threads", "1"]
-QUICK += ["--no-ceilings"]
-
-
-def _records(run: Path) -> list[dict]:
-    return [json.loads(line) for line in (run / "results.jsonl").read_text().splitlines()]
+QUICK += ["--no-ceilings", "--cell-timeout", "300"]
 
 
 def _tags_everything_o(checkpoint: Path) -> None:
@@ -43,7 +39,7 @@ def test_an_undertrained_checkpoint_and_a_batch_beyond_the_data(
     train = ["--model", str(tiny_model_dir), "--train-steps", "2", "--batch-size", "512"]
     code = main(["run", *train, *data, *QUICK, "--out", str(first)])
     assert code == 0
-    reference = next(r for r in _records(first) if r["role"] == "reference")
+    reference = next(r for r in read_records(first) if r["role"] == "reference")
     # the test split holds 2 sentences: batch 512 ran as a batch of 2, and says so
     assert reference["metrics"]["batch_size_ran"] == 2
     assert (
@@ -59,7 +55,7 @@ def test_an_undertrained_checkpoint_and_a_batch_beyond_the_data(
     code = main(["run", *infer, *data, "--accuracy-target", "99%", *QUICK, "--out", str(second)])
     out = capsys.readouterr().out
     assert code == 0
-    recs = {r["spec"]["runtime"] + "/" + r["role"]: r for r in _records(second)}
+    recs = {r["spec"]["runtime"] + "/" + r["role"]: r for r in read_records(second)}
     weak = recs["eager/reference"]["metrics"]
     assert weak["f1"] == 0.0
     assert "entity F1 0.0000 is below the floor 0.05" in weak["reference_undertrained"]

@@ -82,17 +82,17 @@ def _operands(n: int, device: str, dtype_key: str) -> tuple[torch.Tensor, ...]:
     return a, b, torch.empty_like(a)
 
 
-def matmul_size(device: str, dtype_key: str) -> int:
+def matmul_size(device: str, dtype_key: str, clock: Callable[[], float] = time.perf_counter) -> int:
     """SIZES[device], halved while a call of that size would take over MAX_CALL_S, predicted
     from a PROBE_SIZE call (n³ work)."""
     a, b, out = _operands(PROBE_SIZE, device, dtype_key)
     torch.mm(a, b, out=out)
     synchronize(device)
-    t0 = time.perf_counter()
+    t0 = clock()
     torch.mm(a, b, out=out)
     synchronize(device)
     n = SIZES[device]
-    predicted = (time.perf_counter() - t0) * (n / PROBE_SIZE) ** 3
+    predicted = (clock() - t0) * (n / PROBE_SIZE) ** 3
     while predicted > MAX_CALL_S and n // 2 >= PROBE_SIZE:
         n //= 2
         predicted /= 8

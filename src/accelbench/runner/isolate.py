@@ -54,14 +54,18 @@ def _child_env() -> dict[str, str]:
 
 
 def _read_until_eof(
-    fd: int, deadline: float, progress_fd: int = -1, on_progress: OnProgress | None = None
+    fd: int,
+    deadline: float,
+    clock: Callable[[], float],
+    progress_fd: int = -1,
+    on_progress: OnProgress | None = None,
 ) -> bytes | None:
-    """Everything the child writes to `fd` until it closes it; None past the deadline. Its
-    progress reports (on `progress_fd`) go to `on_progress` as they come."""
+    """Everything the child writes to `fd` until it closes it; None once `clock` passes the
+    deadline. Its progress reports (on `progress_fd`) go to `on_progress` as they come."""
     chunks, pending = [], b""
     watched = [fd] + ([progress_fd] if progress_fd >= 0 else [])
     while True:
-        if time.monotonic() > deadline:
+        if clock() > deadline:
             return None
         ready, _, _ = select.select(watched, [], [], POLL_S)
         if progress_fd in ready:
@@ -91,9 +95,11 @@ def run_isolated(
     timeout: float,
     log: Path | None = None,
     on_progress: OnProgress | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> Outcome:
-    """`fn(*args)` in a fresh interpreter, killed after `timeout` seconds. With `on_progress`,
-    what the child reports through `progress_reporter` reaches it while the child runs."""
+    """`fn(*args)` in a fresh interpreter, killed after `timeout` seconds of `clock`. With
+    `on_progress`, what the child reports through `progress_reporter` reaches it while the
+    child runs."""
     read_fd, write_fd = os.pipe()
     progress_read, progress_fd = os.pipe() if on_progress is not None else (-1, -1)
     if log is not None:
@@ -121,8 +127,8 @@ def run_isolated(
         assert proc.stdin is not None
         pickle.dump((fn, args), proc.stdin)
         proc.stdin.close()
-        deadline = time.monotonic() + timeout
-        data = _read_until_eof(read_fd, deadline, progress_read, on_progress)
+        deadline = clock() + timeout
+        data = _read_until_eof(read_fd, deadline, clock, progress_read, on_progress)
         if data is None:
             _kill(proc)
             return Outcome("timeout", reason=f"still running after {timeout:g}s; killed")
