@@ -86,7 +86,7 @@ config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2,
 BertModel(config).save_pretrained(sys.argv[1])
 EOF
 SHRINK="--batch-size 16 --seq-len 32 --train-steps 4 --eval-every 4 --eval-limit 24 --min-iters 2"
-SHRINK+=" --min-time 0.05 --warmup-iters 1 --serve-min-time 0.5 --serve-min-queries 20"
+SHRINK+=" --min-time 0.05 --warmup-iters 1 --serve-min-time 0.5 --serve-min-queries 64"
 OUT=$R/out WORK=$R/work SITE=$R/site WHEELS=$R/whl311 PYTHON=$VENV/bin/python DEVICE=cpu \
     BUDGET_S=${REHEARSAL_BUDGET_S:-840} LIMIT_PCT=${REHEARSAL_LIMIT_PCT:-500} SHRINK=$SHRINK \
     SPEED_MODEL="--model $R/tiny --tokenizer $ROOT/src/accelbench/data/vocab" \

@@ -231,6 +231,12 @@ def test_no_keep_checkpoint_deletes_it_once_the_run_is_complete(tiny_model_dir, 
     assert f"deleted {out / 'checkpoint'} (--no-keep-checkpoint)" in capsys.readouterr().err
 
 
+def _interruptible() -> None:
+    """SIGINT as at a terminal: a suite started in the background (`pytest ... &`, a CI job)
+    inherits SIGINT ignored, and Python then never raises KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _signalled_run(argv: list[str], ready) -> subprocess.Popen:
     """`accelbench ARGV` as a user starts it; returns once `ready()` holds (no time limit
     but the test's own: how long start-up takes is no verdict)."""
@@ -239,6 +245,7 @@ def _signalled_run(argv: list[str], ready) -> subprocess.Popen:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_interruptible,
     )
     while not ready():
         assert proc.poll() is None, proc.communicate()[1][-2000:]
