@@ -54,6 +54,8 @@ CPU_OK = [
     ("train", "compile", "fp32"),
     ("infer", "eager", "fp32"),
     ("infer", "compile", "fp32"),
+    ("infer", "eager", "int8"),  # torchao (the test extra installs it)
+    ("infer", "compile", "int8"),
     ("infer", "ort", "fp32"),
     ("infer", "ort", "int8"),
     ("infer", "ort-fused", "fp32"),
