@@ -105,7 +105,7 @@ def cell_main(job: CellJob) -> dict:
 
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     what = f"{job.cell.cell_id} ({job.role.value}, repeat {job.repeat})"
-    print(f"accelbench cell {what}: {job.cell.label}, {started}")
+    print(f"accelbench cell {what}: {job.cell.label}, {started}", flush=True)
     try:
         result = execute(job)
         result.setdefault("status", "ok")
