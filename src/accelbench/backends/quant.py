@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from importlib import metadata
 
 import torch
 
 from accelbench.backends.base import Capability
 from accelbench.backends.precision import PrecisionMode
 from accelbench.config.specs import FP8_RECIPES
+from accelbench.measure.env import dist_version
 
 PRECISIONS = ("int8", "fp8", "int4-weight")
 FP8_MIN_CAPABILITY = (8, 9)  # Ada and Hopper: the first GPUs with fp8 Tensor Cores
@@ -55,13 +55,6 @@ def _release(version: str | None) -> tuple[int, int] | None:
     return (int(match.group(1)), int(match.group(2))) if match else None
 
 
-def _dist_version(name: str) -> str | None:
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return None
-
-
 @dataclass(frozen=True)
 class Stack:
     """What decides whether a quantized cell can run: versions and the GPU's capability."""
@@ -76,7 +69,7 @@ class Stack:
     def here(cls) -> Stack:
         cuda = torch.cuda.is_available()
         return cls(
-            torchao=_dist_version("torchao"),
+            torchao=dist_version("torchao"),
             torch=torch.__version__,
             cuda_available=cuda,
             capability=tuple(torch.cuda.get_device_capability(0)) if cuda else None,
@@ -200,7 +193,7 @@ class Recipe:
         return q.Float8DynamicActivationFloat8WeightConfig(granularity=granularity)
 
     def record(self) -> dict:
-        info = {"library": "torchao", "torchao": _dist_version("torchao"), "api": self.api}
+        info = {"library": "torchao", "torchao": dist_version("torchao"), "api": self.api}
         if self.precision == "fp8":
             info["fp8_recipe"] = self.fp8_recipe
         return info

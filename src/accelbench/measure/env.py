@@ -38,7 +38,8 @@ ENV_VARS = (
 )
 
 
-def _version(dist: str) -> str | None:
+def dist_version(dist: str) -> str | None:
+    """The installed version of a distribution, or None."""
     try:
         return metadata.version(dist)
     except metadata.PackageNotFoundError:
@@ -192,7 +193,7 @@ ORT_DISTRIBUTIONS = (
 
 def ort_distributions() -> dict[str, str]:
     """{distribution: version} of each ONNX Runtime distribution installed."""
-    found = {name: _version(name) for name in ORT_DISTRIBUTIONS}
+    found = {name: dist_version(name) for name in ORT_DISTRIBUTIONS}
     return {name: version for name, version in found.items() if version}
 
 
@@ -215,14 +216,14 @@ def fingerprint() -> dict:
         "torch": torch.__version__,
         "cuda": torch.version.cuda,
         "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
-        "transformers": _version("transformers"),
+        "transformers": dist_version("transformers"),
         "onnxruntime": ort_version,
         "onnxruntime_distributions": ort_distributions(),
         "onnxruntime_providers": ort_providers,
-        "torchao": _version("torchao"),
-        "numpy": _version("numpy"),
-        "seqeval": _version("seqeval"),
-        "loadgen": _version("mlcommons-loadgen"),
+        "torchao": dist_version("torchao"),
+        "numpy": dist_version("numpy"),
+        "seqeval": dist_version("seqeval"),
+        "loadgen": dist_version("mlcommons-loadgen"),
         "cpu": cpu_model(),
         "cpu_isa": torch.backends.cpu.get_cpu_capability(),
         "cpu_bf16": cpu_bf16(cpu_flags()),
