@@ -95,3 +95,18 @@ def wait_for(path: Path, hang_s: float = 300.0) -> bool:
             return False
         time.sleep(0.1)
     return True
+
+
+def c_stdio_write(text: str) -> int:
+    """Write `text` through the C library's buffered stdout, as C extensions' messages go (run in
+    an isolated child: its stdout is a log file, so the C library holds the text back)."""
+    import ctypes
+
+    return ctypes.CDLL(None).printf(b"%s", text.encode())
+
+
+def mark_at_exit(path: str) -> None:
+    """Register an exit handler that writes `path` (run in an isolated child)."""
+    import atexit
+
+    atexit.register(Path(path).write_text, "exit handlers ran")

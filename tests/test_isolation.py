@@ -17,7 +17,15 @@ import pytest
 
 from accelbench.cli import main
 from accelbench.runner import isolate
-from helpers import FakeClock, read_records, tiny_argv, wait_for, wait_gone
+from helpers import (
+    FakeClock,
+    c_stdio_write,
+    mark_at_exit,
+    read_records,
+    tiny_argv,
+    wait_for,
+    wait_gone,
+)
 
 INFER_FP32 = ["--workloads", "infer", "--precisions", "fp32"]
 
@@ -53,6 +61,24 @@ def test_a_function_that_returns_before_the_timeout_gives_its_value():
 
 
 @pytest.mark.slow
+def test_a_childs_buffered_c_output_reaches_its_log(tmp_path, monkeypatch):
+    """The child ends without the interpreter's teardown; what a C library still buffers for
+    stdout (the log file) is written all the same."""
+    monkeypatch.delenv("PYTHONUNBUFFERED", raising=False)  # it would unbuffer C's stdout too
+    log = tmp_path / "child.log"
+    outcome = isolate.run_isolated(c_stdio_write, ("from C, unflushed",), 60, log)
+    assert outcome.status == "ok"
+    assert log.read_text().endswith("from C, unflushed")
+
+
+@pytest.mark.slow
+def test_a_childs_exit_handlers_run_before_the_parent_goes_on(tmp_path):
+    marker = tmp_path / "marker"
+    assert isolate.run_isolated(mark_at_exit, (str(marker),), 60).status == "ok"
+    assert marker.read_text() == "exit handlers ran"
+
+
+@pytest.mark.slow
 def test_killed_and_oom_cells_are_data_and_the_matrix_goes_on(
     tiny_model_dir, tiny_checkpoint, tmp_path, fault_runtimes
 ):
@@ -84,17 +110,47 @@ def test_oom_backoff_halves_the_batch_until_it_fits(
 ):
     out = tmp_path / "r"
     argv = tiny_argv(tiny_model_dir, out, "--checkpoint", str(tiny_checkpoint), *INFER_FP32)
+    # halving until it fits, in one process after another (the loop itself:
+    # test_executors.py; several halvings: the --in-process test below)
+    argv += ["--batch-size", "8"]
     assert main([*argv, "--runtimes", "oom", "--oom-backoff"]) == 0
     rec = next(r for r in read_records(out) if r["spec"]["runtime"] == "oom")
     assert rec["status"] == "ok", rec["reason"]
-    assert rec["spec"]["batch_size"] == 16
+    assert rec["spec"]["batch_size"] == 8
     assert rec["metrics"]["batch_size_ran"] == 4
-    assert rec["details"]["oom_backoff_tried"] == [16, 8, 4]
+    assert rec["details"]["oom_backoff_tried"] == [8, 4]
     log = (out / rec["log"]).read_text()
-    assert log.count("(cell, repeat 0): infer oom cpu fp32") == 3  # one header per attempt
-    assert "out of memory at batch 16: again at batch 8" in log
+    assert log.count("(cell, repeat 0): infer oom cpu fp32") == 2  # one header per attempt
     assert "out of memory at batch 8: again at batch 4" in log
     assert "resumed" not in log
+
+
+@pytest.mark.slow
+def test_in_process_runs_every_cell_here_and_the_report_says_so(
+    tiny_model_dir, tiny_checkpoint, tmp_path, fault_runtimes, monkeypatch, capsys
+):
+    from conftest import _NoInterpreter
+
+    monkeypatch.setattr(subprocess, "Popen", _NoInterpreter)  # a cell process would fail
+    out = tmp_path / "r"
+    argv = tiny_argv(tiny_model_dir, out, "--checkpoint", str(tiny_checkpoint), *INFER_FP32)
+    assert main([*argv, "--runtimes", "eager,oom", "--oom-backoff", "--in-process"]) == 0
+    console = capsys.readouterr().out
+    recs = {r["spec"]["runtime"]: r for r in read_records(out)}
+    assert [r["status"] for r in recs.values()] == ["ok", "ok"]
+    assert all(r["details"]["in_process"] is True for r in recs.values())
+    oom = recs["oom"]
+    assert oom["details"]["oom_backoff_tried"] == [16, 8, 4]
+    assert oom["metrics"]["batch_size_ran"] == 4
+    assert oom["metrics"]["f1"] is not None
+    # the cell's own lines reach this process's console; its log says where they went
+    assert console.count("(cell, repeat 0): infer oom cpu fp32") == 3
+    log = (out / oom["log"]).read_text()
+    assert log.count("ran in-process, its output on the console") == 3
+    assert "out of memory at batch 8: again at batch 4" in log
+    assert json.loads((out / "run.json").read_text())["config"]["in_process"] is True
+    assert main(["report", str(out)]) == 0
+    assert "cells ran in one process (--in-process)" in (out / "report.md").read_text()
 
 
 @pytest.mark.slow

@@ -256,6 +256,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="on out-of-memory, halve the batch until it fits (the batch that ran is recorded)",
     )
     run.add_argument(
+        "--in-process",
+        action="store_true",
+        help="run every cell in this process, its output on the console (for a debugger or a "
+        "profiler): no --cell-timeout, a crash ends the run, and cells share what the earlier "
+        "ones left; the report flags such a run",
+    )
+    run.add_argument(
         "--keep-checkpoint",
         action=argparse.BooleanOptionalAction,
         default=None,

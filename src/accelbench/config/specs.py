@@ -117,6 +117,7 @@ class RunConfig:
     ceilings_file: str | None = None  # matmul/copy ceilings measured before (JSON), reused
     tokenizer: str | None = None  # tokenizer directory overriding the model's own
     oom_backoff: bool = False
+    in_process: bool = False  # every cell in the calling process (no timeout, no isolation)
     keep_checkpoint: bool = True  # False: RUN_DIR/checkpoint is deleted when the run completes
     grad_accum: int = 1
     nprocs: tuple[int, ...] = (1,)

@@ -129,6 +129,16 @@ def _overview(runs: Sequence[Run], df: pd.DataFrame) -> list[Block]:
                 tone="warn",
             )
         )
+    inline = [run.name for run in runs if any(_in_process(rec) for rec in run.records)]
+    if inline:
+        blocks.append(
+            Para(
+                f"{', '.join(inline)}: cells ran in one process (--in-process), each after what "
+                "the earlier ones left (imports, caches, memory pools): a debugging run; rerun "
+                "without --in-process for figures to hand on.",
+                tone="warn",
+            )
+        )
     capped = df[df["batch_capped"].map(lambda v: isinstance(v, str))]
     if len(capped):
         blocks.append(
@@ -147,6 +157,10 @@ def _overview(runs: Sequence[Run], df: pd.DataFrame) -> list[Block]:
             )
         )
     return blocks
+
+
+def _in_process(record: dict) -> bool:
+    return bool((record.get("details") or {}).get("in_process"))
 
 
 def _bf16_emulated(run: Run, df: pd.DataFrame) -> bool:

@@ -18,6 +18,9 @@ if TYPE_CHECKING:
     from accelbench.backends.distributed import Rank
 
 
+Echo = Callable[[str], None]
+
+
 class CellAborted(Exception):
     """A cell failed in a way that ends the run (a torchrun rank that raised); `result` is its
     record's result, to be stored before the run ends."""
@@ -34,6 +37,35 @@ class Executor(Protocol):
         """The cell's result dict (status, reason, metrics, ...); raises CellAborted to end."""
 
 
+Attempt = Callable[[CellJob, Path], dict]  # a cell at one batch size, its output to a log
+
+
+def with_oom_backoff(job: CellJob, attempt: Attempt, echo: Echo) -> dict:
+    """`attempt(job, log)`, and with --oom-backoff again at half the batch after each
+    out-of-memory until it fits; every attempt writes to the cell's log, after a marker line."""
+    cell, config = job.cell, job.config
+    batch, tried = cell.batch_size, []
+    while True:
+        why = (
+            f"out of memory at batch {tried[-1]}: again at batch {batch}"
+            if tried
+            else "resumed: the attempt above ended before its result was recorded"
+        )
+        mark_log(job.log_path, why)
+        result = attempt(replace(job, cell=replace(cell, batch_size=batch)), job.log_path)
+        tried.append(batch)
+        retry = config.oom_backoff and not cell.auto_batch and batch > 1  # auto searches
+        if result.get("status") != "oom" or not retry:
+            break
+        batch //= 2
+        echo(f"  out of memory at batch {tried[-1]}: retrying at batch {batch}")
+    if len(tried) > 1:
+        result.setdefault("metrics", {})["batch_size_ran"] = batch
+        result.setdefault("details", {})["oom_backoff_tried"] = tried
+    result["log"] = str(job.log_path.relative_to(job.run_dir))
+    return result
+
+
 class Isolated:
     """Each cell in a fresh process (runner/isolate.py) with --cell-timeout; its output goes to
     RUN_DIR/logs/<cell_id>.log, its progress to a bar on the terminal (runner/progress.py).
@@ -41,53 +73,73 @@ class Isolated:
 
     writes = True
 
-    def __init__(self, echo: Callable[[str], None]) -> None:
+    def __init__(self, echo: Echo) -> None:
         self.echo = echo
 
     def run(self, job: CellJob) -> dict:
+        return with_oom_backoff(job, self._attempt, self.echo)
+
+    @staticmethod
+    def _attempt(job: CellJob, log: Path) -> dict:
         from accelbench.runner.child import cell_main
         from accelbench.runner.isolate import run_isolated
         from accelbench.runner.progress import Bar
 
-        cell, config = job.cell, job.config
-        batch, tried = cell.batch_size, []
-        while True:
-            why = (
-                f"out of memory at batch {tried[-1]}: again at batch {batch}"
-                if tried
-                else "resumed: the attempt above ended before its result was recorded"
+        timeout = job.config.cell_timeout
+        bar = Bar()  # the cell's steps or batches on a terminal, under its announcement
+        try:
+            outcome = run_isolated(cell_main, (job,), timeout, log, bar if bar.shown else None)
+        finally:
+            bar.close()
+        if outcome.status == "ok":
+            return outcome.value
+        if outcome.status == "timeout":
+            why = f"cell still running after --cell-timeout {timeout:g}s; killed"
+            return {"status": "timeout", "reason": why}
+        return {"status": outcome.status, "reason": f"cell {outcome.reason}"}
+
+
+class InProcess:
+    """--in-process: every cell in this process, one after the other, its output on this
+    process's console (a debugger, a profiler, quick checks). No --cell-timeout and no crash
+    containment, and what a cell leaves behind (imports, caches, allocator pools) is there for
+    the next; the records say so (`details.in_process`) and so does the report."""
+
+    writes = True
+
+    def __init__(self, echo: Echo) -> None:
+        self.echo = echo
+
+    def run(self, job: CellJob) -> dict:
+        return with_oom_backoff(job, self._attempt, self.echo)
+
+    @staticmethod
+    def _attempt(job: CellJob, log: Path) -> dict:
+        import gc
+
+        from accelbench.runner.child import cell_main
+
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("a") as fh:
+            fh.write(
+                f"accelbench cell {job.cell.cell_id}: ran in-process, its output on the console\n"
             )
-            mark_log(job.log_path, why)
-            attempt = replace(job, cell=replace(cell, batch_size=batch))
-            bar = Bar()  # the cell's steps or batches on a terminal, under its announcement
-            try:
-                outcome = run_isolated(
-                    cell_main,
-                    (attempt,),
-                    config.cell_timeout,
-                    job.log_path,
-                    bar if bar.shown else None,
-                )
-            finally:
-                bar.close()
-            if outcome.status == "ok":
-                result = outcome.value
-            elif outcome.status == "timeout":
-                why = f"cell still running after --cell-timeout {config.cell_timeout:g}s; killed"
-                result = {"status": "timeout", "reason": why}
-            else:
-                result = {"status": outcome.status, "reason": f"cell {outcome.reason}"}
-            tried.append(batch)
-            retry = config.oom_backoff and not cell.auto_batch and batch > 1  # auto searches
-            if result.get("status") != "oom" or not retry:
-                break
-            batch //= 2
-            self.echo(f"  out of memory at batch {tried[-1]}: retrying at batch {batch}")
-        if len(tried) > 1:
-            result.setdefault("metrics", {})["batch_size_ran"] = batch
-            result.setdefault("details", {})["oom_backoff_tried"] = tried
-        result["log"] = str(job.log_path.relative_to(job.run_dir))
+        try:
+            result = cell_main(job)
+        finally:
+            gc.collect()  # the cell's model and optimizer go before the next cell is measured
+            _release_cuda_cache()
+        result.setdefault("details", {})["in_process"] = True
         return result
+
+
+def _release_cuda_cache() -> None:
+    """Hand the CUDA caching allocator's free blocks back, so that the next cell's memory
+    figures are its own (nothing to do where CUDA was never initialised)."""
+    import torch
+
+    if torch.cuda.is_initialized():
+        torch.cuda.empty_cache()
 
 
 def mark_log(log: Path, why: str) -> None:

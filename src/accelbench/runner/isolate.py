@@ -193,6 +193,23 @@ def _child(result_fd: int, progress_fd: int, parent: int) -> None:
     sys.stderr.flush()
     with os.fdopen(result_fd, "wb") as fh:
         pickle.dump(outcome, fh)
+    _exit_now()
+
+
+def _exit_now() -> None:
+    """End the child once its result is out: its exit handlers run (logging's flush, compile
+    worker pools), the interpreter's teardown does not. Freeing torch's and transformers'
+    modules one by one takes about a second, which the parent would wait out before the next
+    cell; the kernel frees the process's memory at once. C libraries' buffered output (stdio
+    on the log file) is flushed, as exit() would."""
+    import atexit
+    import ctypes
+
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    ctypes.CDLL(None).fflush(None)
+    os._exit(0)
 
 
 if __name__ == "__main__":

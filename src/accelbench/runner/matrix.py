@@ -22,7 +22,9 @@ from accelbench.measure.spread import mean_ci, training_f1_verdict
 from accelbench.runner.executors import (
     AsRank,
     CellAborted,
+    Echo,
     Executor,
+    InProcess,
     Isolated,
     torchrun_config,
     torchrun_world,
@@ -39,7 +41,6 @@ from accelbench.runner.store import RESULTS, SCHEMA_VERSION, ResultStore
 
 RUN_FILE = "run.json"
 CHECKPOINT_DIR = "checkpoint"  # the reference fine-tune's model, which inference cells run
-Echo = Callable[[str], None]
 
 
 def _stderr(line: str) -> None:
@@ -349,7 +350,8 @@ def run_matrix(
         plan = plan_cells(config)
         if config.ceilings:
             measure_ceilings(config, plan, run_dir, echo)
-        records = walk(plan, config, run_dir, state, Isolated(echo), echo, fingerprint())
+        executor = InProcess(echo) if config.in_process else Isolated(echo)
+        records = walk(plan, config, run_dir, state, executor, echo, fingerprint())
         if not config.keep_checkpoint:
             drop_checkpoint(run_dir, echo)
         return records
