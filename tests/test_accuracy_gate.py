@@ -44,6 +44,7 @@ def test_degraded_cell_is_numeric_fail_and_keeps_numbers(
             "1",
             "--threads",
             "1",
+            "--in-process",  # what is tested is the gate, not the isolation
             "--out",
             str(out),
             *NO_CEILINGS,

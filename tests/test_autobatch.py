@@ -69,6 +69,7 @@ def test_auto_cells_run_with_the_batch_they_found(tiny_model_dir, tmp_path):
     out = tmp_path / "r"
     argv = tiny_argv(tiny_model_dir, out, "--precisions", "fp32", "--batch-size", "auto")
     argv += ["--threads", "1", "--train-steps", "6", "--eval-limit", "40", "--min-iters", "2"]
+    argv += ["--in-process"]  # what is tested is the search, not the isolation
     assert main(argv) == 0
     recs = read_records(out)
     auto = [r for r in recs if r["spec"]["batch_size"] == AUTO_BATCH]

@@ -1,4 +1,5 @@
-"""compile and ONNX Runtime cells end to end on the tiny BERT, held to the eager fp32 reference."""
+"""compile, ONNX Runtime and torchao int8 cells end to end on the tiny BERT, held to the eager fp32
+reference."""
 
 import json
 from pathlib import Path
@@ -84,6 +85,20 @@ def test_int8_is_close_but_not_identical(recs):
     m = recs[("infer", "ort", "cpu", "int8")]["metrics"]
     assert 0 < m["max_abs_logit_diff"] < 1.0
     assert m["argmax_agreement"] > 0.9
+
+
+def test_torchao_int8_cell_is_quantized_scored_and_gated(recs):
+    int8 = recs[("infer", "eager", "cpu", "int8")]
+    m = int8["metrics"]
+    assert m["reference_f1"] is not None and m["delta_f1"] is not None
+    assert 0.9 <= m["argmax_agreement"] <= 1.0
+    assert 0 < m["max_abs_logit_diff"] < 0.5  # quantized: close to fp32, not equal
+    q = int8["details"]["quantization"]
+    assert q["library"] == "torchao" and "Int8DynamicActivationInt8WeightConfig" in q["api"]
+    assert q["weight_types"] == ["Int8Tensor"]
+    assert q["linears_converted"] == 12 and q["linears_kept"] == ["classifier"]
+    assert int8["env"]["torchao"] == q["torchao"]
+    assert any(op.startswith("aten::_int_mm") for op in int8["details"]["matmul_ops"])
 
 
 def test_compile_records_compile_time_apart_and_no_recompile_per_batch(recs):

@@ -16,6 +16,7 @@ pytestmark = pytest.mark.slow  # models and cell processes
 
 QUICK = ["--min-iters", "2", "--min-time", "0.05", "--warmup-iters", "1", "--threads", "1"]
 QUICK += ["--no-ceilings", "--cell-timeout", "300"]
+QUICK += ["--in-process"]  # what is tested is the verdicts, not the isolation
 
 
 def _tags_everything_o(checkpoint: Path) -> None:
