@@ -66,10 +66,9 @@ def with_oom_backoff(job: CellJob, attempt: Attempt, echo: Echo) -> dict:
     return result
 
 
-class Isolated:
-    """Each cell in a fresh process (runner/isolate.py) with --cell-timeout; its output goes to
-    RUN_DIR/logs/<cell_id>.log, its progress to a bar on the terminal (runner/progress.py).
-    With --oom-backoff an out-of-memory halves the batch and runs the cell again."""
+class _Attempts:
+    """An executor that runs this process's cells one attempt at a time (`attempt`), with the
+    OOM backoff around it."""
 
     writes = True
 
@@ -77,10 +76,20 @@ class Isolated:
         self.echo = echo
 
     def run(self, job: CellJob) -> dict:
-        return with_oom_backoff(job, self._attempt, self.echo)
+        return with_oom_backoff(job, self.attempt, self.echo)
 
     @staticmethod
-    def _attempt(job: CellJob, log: Path) -> dict:
+    def attempt(job: CellJob, log: Path) -> dict:
+        raise NotImplementedError
+
+
+class Isolated(_Attempts):
+    """Each cell in a fresh process (runner/isolate.py) with --cell-timeout; its output goes to
+    RUN_DIR/logs/<cell_id>.log, its progress to a bar on the terminal (runner/progress.py).
+    With --oom-backoff an out-of-memory halves the batch and runs the cell again."""
+
+    @staticmethod
+    def attempt(job: CellJob, log: Path) -> dict:
         from accelbench.runner.child import cell_main
         from accelbench.runner.isolate import run_isolated
         from accelbench.runner.progress import Bar
@@ -99,22 +108,14 @@ class Isolated:
         return {"status": outcome.status, "reason": f"cell {outcome.reason}"}
 
 
-class InProcess:
+class InProcess(_Attempts):
     """--in-process: every cell in this process, one after the other, its output on this
     process's console (a debugger, a profiler, quick checks). No --cell-timeout and no crash
     containment, and what a cell leaves behind (imports, caches, allocator pools) is there for
     the next; the records say so (`details.in_process`) and so does the report."""
 
-    writes = True
-
-    def __init__(self, echo: Echo) -> None:
-        self.echo = echo
-
-    def run(self, job: CellJob) -> dict:
-        return with_oom_backoff(job, self._attempt, self.echo)
-
     @staticmethod
-    def _attempt(job: CellJob, log: Path) -> dict:
+    def attempt(job: CellJob, log: Path) -> dict:
         import gc
 
         from accelbench.runner.child import cell_main
