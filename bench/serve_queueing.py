@@ -20,9 +20,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from accelbench.workloads.qps_search import ServerSearch, best
-from accelbench.workloads.sut import Sut
-
+from accelbench.serving.qps_search import ServerSearch, best
+from accelbench.serving.sut import Sut
 from test_serve_loadgen import MIN_QUERIES, SleepSession, library, md1_qps_at_p99
 
 

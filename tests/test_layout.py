@@ -133,3 +133,50 @@ print("all checks ran")
     assert proc.stdout.rstrip().endswith("all checks ran")
     assert (tmp_path / "run" / "report.html").is_file()
     assert (tmp_path / "compare-run-vs-run" / "compare.html").is_file()
+
+
+def _module_file(module: str) -> Path | None:
+    """The source of an accelbench module (a .py file or a package's __init__.py), if any."""
+    base = SRC.joinpath(*module.split(".")[1:])
+    for path in (base.with_suffix(".py"), base / "__init__.py"):
+        if path.is_file():
+            return path
+    return None
+
+
+def _top_level_names(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names |= {t.id for t in targets if isinstance(t, ast.Name)}
+            if any(isinstance(t, ast.Name) and t.id == "__all__" for t in targets):
+                names |= set(ast.literal_eval(node.value))  # lazily imported (__getattr__)
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            names |= {(a.asname or a.name).split(".")[0] for a in node.names}
+    return names
+
+
+def test_bench_scripts_and_tests_import_what_exists():
+    """A module that moves (serving/ left workloads/) breaks no script that nothing runs: every
+    `from accelbench.X import name` outside src/ names a module and a name that exist."""
+    root = SRC.parents[1]
+    missing = []
+    for path in sorted([*root.glob("bench/*.py"), *root.glob("tests/*.py")]):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not (
+                isinstance(node, ast.ImportFrom) and (node.module or "").startswith("accelbench")
+            ):
+                continue
+            source = _module_file(node.module)
+            if source is None:
+                missing.append(f"{path.name}: {node.module}")
+                continue
+            defined = _top_level_names(source)
+            for alias in node.names:
+                submodule = _module_file(f"{node.module}.{alias.name}")
+                if alias.name not in defined and submodule is None:
+                    missing.append(f"{path.name}: {node.module}.{alias.name}")
+    assert missing == []
