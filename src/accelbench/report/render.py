@@ -134,8 +134,8 @@ def _overview(runs: Sequence[Run], df: pd.DataFrame) -> list[Block]:
         blocks.append(
             Para(
                 f"{', '.join(inline)}: cells ran in one process (--in-process), each after what "
-                "the earlier ones left (imports, caches, memory pools): a debugging run; rerun "
-                "without --in-process for figures to hand on.",
+                "the earlier ones left (imports, caches, memory pools; host memory peaks are the "
+                "process's): a debugging run; rerun without --in-process for figures to hand on.",
                 tone="warn",
             )
         )
