@@ -18,7 +18,7 @@ import torch
 from accelbench.config.specs import SCENARIOS, CellSpec
 from accelbench.data.encode import Encoded
 from accelbench.serving.loadgen_runs import RunSettings, run_performance
-from accelbench.serving.qps_search import PRECISION, ServerSearch, best
+from accelbench.serving.qps_search import IDLE, PRECISION, ServerSearch, best
 from accelbench.serving.sut import SampleLibrary, Sut
 
 SERVICE_S = 0.002  # the fake session's sleep per batch
@@ -82,11 +82,25 @@ def test_server_search_finds_the_bound_the_queueing_model_predicts(tmp_path):
             sut, handles, BOUND_MS, 0.5, MIN_QUERIES, 0, tmp_path / "perf", tmp_path
         )
         trials, stopped = search.run(start_qps=100.0, floor_qps=10.0)
-    top = best(trials)
-    assert top is not None, [t.to_json() for t in trials]
+    for t in trials:  # LoadGen's verdict as its detail log states it
+        record = t.to_json()
+        assert (tmp_path / record["log_dir"] / "mlperf_log_summary.txt").is_file()
+        if record["valid"]:
+            assert record["p99_ms"] <= BOUND_MS and record["reasons"] == []
+        else:
+            assert record["reasons"], record
     # batching off: every batch is one query, and an M/D/1 queue with the service time the
     # SUT really took (sleep overshoot and response handling included)
     assert all(t.served["max_batch_formed"] == 1 for t in trials)
+    top = best(trials)
+    if top is None:
+        # so busy a machine that scheduling delays alone broke the bound at every load tried
+        # (seen beside a 2-thread matmul loop on 2 cores): the search must have stopped for
+        # the reason its own measurements give
+        last = trials[-1]
+        idle = stopped.startswith("INVALID at") and last.utilization < IDLE
+        assert idle or stopped.startswith("INVALID down to"), (stopped, last.to_json())
+        pytest.skip(f"no load met the {BOUND_MS:g} ms bound on this busy machine: {stopped}")
     service_s = np.mean([t.served["service_ms_mean"] for t in trials]) / 1e3
     predicted = md1_qps_at_p99(service_s, BOUND_MS / 1e3)
     # a search must never report more than the queue allows: scheduling delays on a busy
@@ -98,13 +112,6 @@ def test_server_search_finds_the_bound_the_queueing_model_predicts(tmp_path):
     if stopped != "8 trials":
         assert stopped == "VALID and INVALID targets within 10%"
         assert min(t.target_qps for t in above) <= top.target_qps * (1 + PRECISION) + 1e-9
-    for t in trials:  # LoadGen's verdict as its detail log states it
-        record = t.to_json()
-        assert (tmp_path / record["log_dir"] / "mlperf_log_summary.txt").is_file()
-        if record["valid"]:
-            assert record["p99_ms"] <= BOUND_MS and record["reasons"] == []
-        else:
-            assert record["reasons"], record
 
 
 @pytest.mark.slow  # LoadGen
