@@ -125,7 +125,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
             pytest.fail(f"{item.nodeid} uses {sorted(wanted)}: mark it @pytest.mark.slow")
 
 
-class _NoInterpreter(subprocess.Popen):
+class NoInterpreter(subprocess.Popen):
     """Popen that refuses to start a Python interpreter (a cell, the CLI, torchrun, a
     script); small tools (git) still run."""
 
@@ -142,7 +142,7 @@ class _NoInterpreter(subprocess.Popen):
 def _fast_tier_starts_no_interpreter(request, monkeypatch) -> None:
     """Outside the slow tier, starting a Python process (a cell, the CLI) fails."""
     if request.node.get_closest_marker("slow") is None:
-        monkeypatch.setattr(subprocess, "Popen", _NoInterpreter)
+        monkeypatch.setattr(subprocess, "Popen", NoInterpreter)
 
 
 def install_plugins(site: Path, mp: pytest.MonkeyPatch, **targets: str) -> None:

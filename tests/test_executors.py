@@ -1,5 +1,6 @@
-"""How the parent runs a planned cell: the out-of-memory backoff loop both executors share, and
-the choice between a process per cell and --in-process. No model, no process."""
+"""The out-of-memory backoff loop both executors (a process per cell, --in-process) share, with
+attempts the test writes. No model, no process; the executors themselves run end to end in
+test_isolation.py."""
 
 from pathlib import Path
 

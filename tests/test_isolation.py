@@ -129,9 +129,9 @@ def test_oom_backoff_halves_the_batch_until_it_fits(
 def test_in_process_runs_every_cell_here_and_the_report_says_so(
     tiny_model_dir, tiny_checkpoint, tmp_path, fault_runtimes, monkeypatch, capsys
 ):
-    from conftest import _NoInterpreter
+    from conftest import NoInterpreter
 
-    monkeypatch.setattr(subprocess, "Popen", _NoInterpreter)  # a cell process would fail
+    monkeypatch.setattr(subprocess, "Popen", NoInterpreter)  # a cell process would fail
     out = tmp_path / "r"
     argv = tiny_argv(tiny_model_dir, out, "--checkpoint", str(tiny_checkpoint), *INFER_FP32)
     assert main([*argv, "--runtimes", "eager,oom", "--oom-backoff", "--in-process"]) == 0
